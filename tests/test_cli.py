@@ -1,0 +1,30 @@
+"""The console script: usage errors exit 2 with one line naming the fix; the main job writes its summary."""
+import json, subprocess, sys
+from pathlib import Path
+
+def gridablate(*args, cwd=None):
+    exe = Path(sys.executable).parent / "gridablate"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd)
+
+def test_no_command_is_a_usage_error():
+    r = gridablate()
+    assert r.returncode == 2 and "usage: gridablate" in r.stderr
+
+def test_unknown_network_exits_2_without_traceback():
+    r = gridablate("run", "--networks", "tiny_alexnet,lenet")
+    assert r.returncode == 2
+    assert "Unknown networks lenet" in r.stderr and "tiny_vgg" in r.stderr
+    assert "Traceback" not in r.stderr
+
+def test_bad_number_exits_2():
+    r = gridablate("run", "--n_per_class", "0")
+    assert r.returncode == 2 and "at least 1" in r.stderr and "Traceback" not in r.stderr
+    r = gridablate("run", "--n_per_class", "many")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+def test_run_writes_the_zoo_check(tmp_path):
+    r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "4", "--out", str(tmp_path / "res"))
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "res" / "zoo_check.json").read_text())
+    assert summary["world"]["images"] == 96
+    assert summary["tiny_alexnet"]["test_accuracy"] > 0.5

@@ -1,0 +1,27 @@
+"""Write README.md from nbs/index.ipynb: markdown as is, code cells as Python blocks with their saved text
+outputs, cells marked `#| hide` left out and `#|` directive lines dropped (as nbdev's docs processing does)."""
+import json, re
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+nb = json.loads((root / "nbs" / "index.ipynb").read_text())
+directive = re.compile(r"^\s*#\s*\|")
+
+def text_outputs(cell):
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream": yield "".join(o["text"])
+        elif "text/markdown" in o.get("data", {}): yield "".join(o["data"]["text/markdown"])
+        elif "text/plain" in o.get("data", {}): yield "".join(o["data"]["text/plain"])
+
+parts = []
+for cell in nb["cells"]:
+    src = "".join(cell["source"])
+    lines = src.splitlines()
+    if cell["cell_type"] == "markdown": parts.append(src.strip()); continue
+    if cell["cell_type"] != "code": continue
+    if any(re.match(r"^\s*#\s*\|\s*(hide|include:\s*false)", l) for l in lines): continue
+    code = "\n".join(l for l in lines if not directive.match(l)).strip()
+    if code: parts.append(f"```python\n{code}\n```")
+    for out in text_outputs(cell): parts.append("```\n" + out.rstrip() + "\n```")
+header = "<!-- Generated from nbs/index.ipynb by tools/readme.py: edit the notebook, not this file. -->"
+(root / "README.md").write_text(header + "\n\n" + "\n\n".join(p for p in parts if p) + "\n")
