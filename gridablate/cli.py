@@ -9,6 +9,7 @@ from pathlib import Path
 from fastcore.script import call_parse, Param
 from .world import WorldDataset, CLASSES
 from .zoo import TINY_NETS, load_tiny, zoo_record, WORLD_MEAN, WORLD_STD
+from .networks import GridablateError
 
 # %% auto 0
 __all__ = ['COMMANDS', 'UsageError', 'check_zoo', 'run', 'train', 'main']
@@ -46,19 +47,51 @@ def check_zoo(networks:list, # tiny network names
     return out
 
 # %% ../nbs/90_cli.ipynb
+def _parse_classes(s:str|None):
+    "Class list from the command line: comma-separated names or integer ids."
+    if not s: return None
+    items = [x.strip() for x in s.split(",") if x.strip()]
+    if not items: raise UsageError("--classes is empty: pass comma-separated class names or ids, or leave it out for the default")
+    return tuple(int(x) if x.isdigit() else x for x in items)
+
 @call_parse
 def run(networks:str=",".join(TINY_NETS), # comma-separated network names
+        source:str="world", # images: world, imagenet:PATH, imagenette:PATH or folder:PATH
+        classes:str=None, # comma-separated class names or ids (default: all world classes / the paper's 8)
         n_per_class:int=50, # images per class
+        layers:str=None, # comma-separated analysis layers (default: all of each network's)
+        rows:int=4, # grid strips along selectivity
+        cols:int=4, # grid cells along magnitude within a strip
         seed:int=0, # seed of the world and of every random draw
-        out:Path=Path("gridablate-results"), # output folder
+        weights:str="pretrained", # network weights: pretrained, random, or a weight file
+        device:str="cpu", # torch device
+        out:Path=Path("gridablate-results"), # output folder (resumable)
+        no_check:bool=False, # skip the check of the tiny zoo's accuracy on the world
        ):
-    "Run gridablate's main job on the generated world and the tiny zoo."
+    "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
+    from gridablate.networks import NETWORKS
+    from gridablate.study import Study, run_study, summarise, format_summary
     if n_per_class < 1: raise UsageError(f"--n_per_class must be at least 1, got {n_per_class}.")
-    nets = _split_list(networks, TINY_NETS, "networks")
-    summary = check_zoo(nets, n_per_class, seed)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    (out / "zoo_check.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"results: {out / 'zoo_check.json'}")
+    if rows < 1 or cols < 1: raise UsageError(f"--rows and --cols must be at least 1, got {rows}x{cols}.")
+    nets = _split_list(networks, NETWORKS, "networks")
+    study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
+                  layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers else None,
+                  rows=rows, cols=cols, seed=seed, weights=weights)
+    out = Path(out)
+    tiny = [n for n in nets if n in TINY_NETS]
+    if not no_check and tiny and source == "world":
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, n_per_class, seed), indent=1) + "\n")
+    t0 = time.time()
+    results = run_study(study, out, device=device)
+    print(f"\nresults: {out / 'results.zarr'}  ({time.time() - t0:.0f} s)")
+    print(format_summary(summarise(results)))
+
+def _layers_of(name:str)->list:
+    "Analysis layer names of a network, without building it."
+    from gridablate.networks import TORCHVISION_LAYERS
+    from gridablate.zoo import TINY_LAYERS
+    return list(TINY_LAYERS.get(name) or TORCHVISION_LAYERS[name])
 
 # %% ../nbs/90_cli.ipynb
 @call_parse
@@ -85,6 +118,6 @@ def main():
     cmd = sys.argv.pop(1)
     sys.argv[0] = f"gridablate {cmd}"
     try: COMMANDS[cmd]()
-    except (UsageError, FileNotFoundError) as e:
+    except (UsageError, GridablateError, FileNotFoundError) as e:
         print(f"gridablate {cmd}: error: {e}", file=sys.stderr)
         sys.exit(2)
