@@ -110,7 +110,10 @@ def save(ds:xr.Dataset, # what to store
     ds = ds.copy()
     for v in ds.variables.values():
         if v.dtype.kind in "OU": v.encoding.pop("dtype", None)
-    if path.suffix == ".zarr": ds.to_zarr(tmp, mode="w", consolidated=True)
+    if path.suffix == ".zarr":
+        for v in ds.data_vars.values():                                 # one chunk per leading index (a layer, a network)
+            if v.ndim >= 3: v.encoding["chunks"] = (1,) + v.shape[1:]
+        ds.to_zarr(tmp, mode="w", consolidated=True)
     else: ds.to_netcdf(tmp, engine="scipy")
     if path.is_dir(): shutil.rmtree(path)
     os.replace(tmp, path)

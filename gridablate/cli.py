@@ -71,7 +71,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
     from gridablate.networks import NETWORKS
     from gridablate.study import Study, run_study, summarise, format_summary
-    if n_per_class < 1: raise UsageError(f"--n_per_class must be at least 1, got {n_per_class}.")
+    if n_per_class < 5: raise UsageError(f"--n_per_class must be at least 5 (the probes are 5-fold cross-validated), got {n_per_class}.")
     if rows < 1 or cols < 1: raise UsageError(f"--rows and --cols must be at least 1, got {rows}x{cols}.")
     nets = _split_list(networks, NETWORKS, "networks")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,

@@ -30,7 +30,7 @@ def analyse_cell_grid(net:Network, # the network
                       n_others:int|None=None, # comparison classes (default: all others)
                       folds:int=5, # probe cross-validation folds
                       seed:int=0, # seeds every draw
-                      batch_size:int=256, # images per forward pass
+                      batch_size:int=1024, # largest forward batch (images × masks)
                      )->xr.Dataset:
     "Grid, probes and ablations of one layer for one target class."
     means = np.stack([acts[labels == c].mean(0) for c in class_ids], 1)       # (units, classes)
@@ -171,9 +171,10 @@ def run_study(study:Study, # what to run
              )->xr.Dataset:
     "Run (or resume) a study, write `out/results.zarr`, and return the results."
     out = Path(out); _claim(out, study)
-    units, layers, classes = {}, [], None
+    units, layers, classes, weights = {}, [], None, {}
     for name in study.networks:
         net = load_network(name, study.weights, device=device)
+        weights[name] = net.weights_id
         ds = study_images(study, net.input_size)
         names = [ds.classes[c] for c in ds.class_ids]
         if classes is None: classes = names
@@ -195,7 +196,7 @@ def run_study(study:Study, # what to run
             path = _unit_path(out, name, l, p)
             if not path.exists(): path.parent.mkdir(parents=True, exist_ok=True); save(u, path)
             units[(name, l, classes[p])] = u
-    attrs = {"config": study.to_json(), "gridablate_version": __version__, "source": study.source,
+    attrs = {"config": study.to_json(), "weights": json.dumps(weights), "gridablate_version": __version__, "source": study.source,
              "n_per_class": study.n_per_class, "seed": study.seed,
              "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
     results = gather(units, list(study.networks), layers, classes, attrs)

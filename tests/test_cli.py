@@ -17,14 +17,27 @@ def test_unknown_network_exits_2_without_traceback():
     assert "Traceback" not in r.stderr
 
 def test_bad_number_exits_2():
-    r = gridablate("run", "--n_per_class", "0")
-    assert r.returncode == 2 and "at least 1" in r.stderr and "Traceback" not in r.stderr
+    r = gridablate("run", "--n_per_class", "3")
+    assert r.returncode == 2 and "at least 5" in r.stderr and "Traceback" not in r.stderr
     r = gridablate("run", "--n_per_class", "many")
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
-def test_run_writes_the_zoo_check(tmp_path):
-    r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "4", "--out", str(tmp_path / "res"))
+def test_run_writes_the_zoo_check_and_the_results(tmp_path):
+    r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "6", "--classes", "0,7,19",
+                   "--layers", "conv2,dense1", "--out", str(tmp_path / "res"))
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "res" / "zoo_check.json").read_text())
-    assert summary["world"]["images"] == 96
+    assert summary["world"]["images"] == 6 * 24
     assert summary["tiny_alexnet"]["test_accuracy"] > 0.5
+    assert "results:" in r.stdout and "tiny_alexnet" in r.stdout
+    from gridablate.activations import load
+    res = load(tmp_path / "res" / "results.zarr")
+    assert dict(res.sizes) == {"network": 1, "layer": 2, "class": 3, "sel_bin": 4, "mag_bin": 4, "unit": 128}
+    assert list(res["class"].values) == ["solid circle", "checkered square", "checkered cross"]
+    assert json.loads(res.attrs["config"])["n_per_class"] == 6
+
+def test_unknown_layer_and_source_exit_2(tmp_path):
+    r = gridablate("run", "--networks", "tiny_alexnet", "--layers", "conv9", "--out", str(tmp_path))
+    assert r.returncode == 2 and "Unknown layers conv9" in r.stderr and "dense1" in r.stderr
+    r = gridablate("run", "--networks", "tiny_alexnet", "--source", "imagenet:/no/such/folder", "--no_check", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "/no/such/folder" in r.stderr and "Traceback" not in r.stderr
