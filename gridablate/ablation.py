@@ -41,16 +41,33 @@ def ablate(net:Network, # the network
 @contextlib.contextmanager
 def masked(net:Network, # the network
            layer:str, # analysis layer
-           keep:torch.Tensor, # (masks, units) 1 = keep, 0 = ablate; the batch is `masks` copies of the images
+           keep:torch.Tensor, # (masks, units) 1 = keep, 0 = ablate
+           expand:bool=True, # stack the masks' copies at the layer (False: the input already holds them)
           ):
-    "Context manager: on a batch of `len(keep)` stacked copies of the images, copy `g` has `keep[g]` applied."
+    "Context manager: at `layer`, copy `g` of the batch gets `keep[g]` applied (copies stacked mask-major)."
     def hook(m, i, out):
         if out.shape[1] != keep.shape[1]: raise GridablateError(f"layer {layer!r} has {out.shape[1]} units, the masks {keep.shape[1]}")
+        if expand: out = out.repeat(len(keep), *([1] * (out.ndim - 1)))
         k = keep.to(out.device, out.dtype).repeat_interleave(out.shape[0] // len(keep), 0)
         return out * k.view(*k.shape, *([1] * (out.ndim - 2)))
     h = net.layer(layer).register_forward_hook(hook)
     try: yield
     finally: h.remove()
+
+_no_stacking = set()                                                     # (network, layer) pairs that need the input repeated
+
+def _masked_logits(net:Network, layer:str, keep:torch.Tensor, x:torch.Tensor)->torch.Tensor:
+    "Logits (masks × images, classes) of `x` with each row of `keep` applied at `layer`; prefix run once if possible."
+    if (net.name, layer) not in _no_stacking:
+        try:
+            with masked(net, layer, keep): return net(x)
+        except RuntimeError as e:
+            if "size" not in str(e) and "shape" not in str(e): raise
+            import warnings
+            warnings.warn(f"{net.name}: a tensor crosses layer {layer!r} besides its output (a skip connection?); "
+                          "ablating it with full passes instead of stacking at the layer (correct, slower)")
+            _no_stacking.add((net.name, layer))
+    with masked(net, layer, keep, expand=False): return net(x.repeat(len(keep), 1, 1, 1))
 
 # %% ../nbs/70_ablation.ipynb
 @torch.no_grad()
@@ -91,8 +108,7 @@ def rank_deficits(net:Network, # the network
         x, y = images[i:i + n_img].to(net.device), labels[i:i + n_img]
         for g in range(0, len(groups), n_mask):
             k = keep[g:g + n_mask]
-            with masked(net, layer, k):
-                logits = net(x.repeat(len(k), 1, 1, 1)).cpu()
+            logits = _masked_logits(net, layer, k, x).cpu()
             ranks = true_class_rank(logits, y.repeat(len(k))).view(len(k), -1)
             out[g:g + len(k), i:i + n_img] = (ranks - base_ranks[i:i + n_img]).numpy()
     return out

@@ -113,7 +113,7 @@ def save(ds:xr.Dataset, # what to store
     if path.suffix == ".zarr":
         for v in ds.data_vars.values():                                 # one chunk per leading index (a layer, a network)
             if v.ndim >= 3: v.encoding["chunks"] = (1,) + v.shape[1:]
-        ds.to_zarr(tmp, mode="w", consolidated=True)
+        ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
     else: ds.to_netcdf(tmp, engine="scipy")
     if path.is_dir(): shutil.rmtree(path)
     os.replace(tmp, path)
