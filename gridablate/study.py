@@ -79,19 +79,17 @@ def analyse_network(net:Network, # the network
     class_ids = list(getattr(dataset, "class_ids", sorted(set(int(t) for t in dataset.targets))))
     if len(class_ids) < 2: raise GridablateError("a study needs at least two classes: the target and something to compare with")
     if len(set(class_ids)) != len(class_ids): raise GridablateError(f"duplicate classes {class_ids}: list each once")
-    pending = [(l, p) for l in layers for p in range(len(class_ids))]
-    todo = [(l, p) for l, p in pending if done(l, p) is None]
-    if todo:
+    finished = {(l, p): done(l, p) for l in layers for p in range(len(class_ids))}
+    if any(u is None for u in finished.values()):
         acts = record(net, dataset, layers, progress=progress) if acts is None else acts
         images, labels = study_tensors(dataset)
         base = true_class_rank(logits_of(net, images), labels)
-    bar = pending
+    bar = list(finished)
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(pending, desc=f"{net.name} cells")
+        bar = tqdm(bar, desc=f"{net.name} cells")
     for l, p in bar:
-        prev = done(l, p)
-        if prev is not None: yield l, p, prev; continue
+        if finished[l, p] is not None: yield l, p, finished[l, p]; continue
         a = acts.activation.sel(layer=l).values[:, :int(acts.n_units.sel(layer=l))]
         yield l, p, analyse_cell_grid(net, a, labels.numpy(), class_ids, p, images, base, l, **kw)
 
