@@ -66,6 +66,17 @@ def study_tensors(dataset, batch_size:int=256)->tuple:
     xs, ys = zip(*iter_batches(dataset, batch_size))
     return torch.cat(xs), torch.cat(ys).long()
 
+def _check_labels(net:Network, dataset, class_ids:list):
+    "Refuse images whose labels are not the network's outputs: the ranks would be of the wrong classes."
+    bad = [c for c in class_ids if not 0 <= c < len(net.classes)]
+    if bad: raise GridablateError(f"labels {bad[:5]} are outside {net.name}'s {len(net.classes)} outputs: "
+                                  "use images whose labels index the network's outputs (ImageNet images for ImageNet networks)")
+    names = list(getattr(dataset, "classes", []))
+    wrong = [(names[c], net.classes[c]) for c in class_ids if c < len(names) and str(names[c]) != str(net.classes[c])]
+    if wrong: raise GridablateError(f"the images' class {wrong[0][0]!r} is output {wrong[0][1]!r} of {net.name}: the image "
+                                    "source's classes are not the network's (the generated world is for the tiny zoo, "
+                                    "ImageNet sources for the torchvision networks)")
+
 def analyse_network(net:Network, # the network
                     dataset, # its images: (image, label) with `.classes` and `.class_ids`
                     layers:list|None=None, # analysis layers (default: all)
@@ -79,6 +90,7 @@ def analyse_network(net:Network, # the network
     class_ids = list(getattr(dataset, "class_ids", sorted(set(int(t) for t in dataset.targets))))
     if len(class_ids) < 2: raise GridablateError("a study needs at least two classes: the target and something to compare with")
     if len(set(class_ids)) != len(class_ids): raise GridablateError(f"duplicate classes {class_ids}: list each once")
+    _check_labels(net, dataset, class_ids)
     finished = {(l, p): done(l, p) for l in layers for p in range(len(class_ids))}
     if any(u is None for u in finished.values()):
         acts = record(net, dataset, layers, progress=progress) if acts is None else acts

@@ -41,3 +41,8 @@ def test_unknown_layer_and_source_exit_2(tmp_path):
     assert r.returncode == 2 and "Unknown layers conv9" in r.stderr and "dense1" in r.stderr
     r = gridablate("run", "--networks", "tiny_alexnet", "--source", "imagenet:/no/such/folder", "--no_check", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "/no/such/folder" in r.stderr and "Traceback" not in r.stderr
+
+def test_images_of_other_classes_than_the_network_are_refused(tmp_path):
+    r = gridablate("run", "--networks", "alexnet", "--weights", "random", "--classes", "0,1", "--n_per_class", "5",
+                   "--layers", "conv5", "--out", str(tmp_path))
+    assert r.returncode == 2 and "not the network's" in r.stderr and "Traceback" not in r.stderr
