@@ -73,6 +73,8 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     from gridablate.study import Study, run_study, summarise, format_summary
     if n_per_class < 5: raise UsageError(f"--n_per_class must be at least 5 (the probes are 5-fold cross-validated), got {n_per_class}.")
     if rows < 1 or cols < 1: raise UsageError(f"--rows and --cols must be at least 1, got {rows}x{cols}.")
+    import torch
+    if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
     nets = _split_list(networks, NETWORKS, "networks")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers else None,
