@@ -48,7 +48,7 @@ def test_images_of_other_classes_than_the_network_are_refused(tmp_path):
     assert r.returncode == 2 and "not the network's" in r.stderr and "Traceback" not in r.stderr
 
 def test_missing_gpu_is_a_usage_error(tmp_path):
-    import torch
-    if torch.cuda.is_available(): return
+    import pytest, torch
+    if torch.cuda.is_available(): pytest.skip("this machine has a GPU")
     r = gridablate("run", "--device", "cuda", "--out", str(tmp_path))
     assert r.returncode == 2 and "no CUDA GPU" in r.stderr
