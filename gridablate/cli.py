@@ -6,9 +6,9 @@
 from __future__ import annotations
 import json, sys, time
 from pathlib import Path
-from fastcore.script import call_parse, Param
+from fastcore.script import call_parse
 from .world import WorldDataset, CLASSES
-from .zoo import TINY_NETS, load_tiny, zoo_record, WORLD_MEAN, WORLD_STD
+from .zoo import TINY_NETS, zoo_record
 from .networks import GridablateError
 
 # %% auto 0
@@ -35,13 +35,13 @@ def check_zoo(networks:list, # tiny network names
              )->dict:
     "Top-1 accuracy of each tiny network on `n_per_class` test images per class, beside its recorded accuracy."
     import torch
+    from gridablate.networks import load_network
     ds = WorldDataset("test", n_per_class, seed=seed)
     t0 = time.time(); x, y = ds.batch(range(len(ds))); gen_s = time.time() - t0
-    x = (x - torch.tensor(WORLD_MEAN)[:, None, None]) / torch.tensor(WORLD_STD)[:, None, None]
     rec, out = zoo_record(), {"world": {"images": len(ds), "classes": len(CLASSES), "seconds": round(gen_s, 2)}}
     if log: log(f"world: {len(ds)} test images of {len(CLASSES)} classes drawn in {gen_s:.1f} s")
     for name in networks:
-        with torch.no_grad(): acc = (load_tiny(name)(x).argmax(1) == y).float().mean().item()
+        with torch.no_grad(): acc = (load_network(name)(x).argmax(1) == y).float().mean().item()
         out[name] = {"test_accuracy": acc, "recorded_accuracy": rec[name]["test_accuracy"]}
         if log: log(f"{name:15s} top-1 {acc:.3f} on {len(ds)} images (recorded {rec[name]['test_accuracy']:.3f} on {rec[name]['test_images']})")
     return out
