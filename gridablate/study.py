@@ -217,16 +217,16 @@ def run_study(study:Study, # what to run
 def summarise(results:xr.Dataset)->list:
     "One dict per network: top-deficit cell, top-probe cell, and the probe–deficit rank correlation."
     from scipy.stats import spearmanr
+    from gridablate.stats import top_cells
+    tops = top_cells(results).query("layer == 'all layers'").set_index("network")
     rows = []
     for n in results.network.values:
-        r = results.sel(network=n)
-        d, p = r.rank_deficit.mean(("layer", "class")), r.probe_accuracy.mean(("layer", "class"))
-        td, tp = np.unravel_index(np.nanargmax(d.values), d.shape), np.unravel_index(np.nanargmax(p.values), p.shape)
+        r, t = results.sel(network=n), tops.loc[str(n)]
         x, y = r.probe_accuracy.values.ravel(), r.rank_deficit.values.ravel()
         ok = np.isfinite(x) & np.isfinite(y)
         rho = spearmanr(x[ok], y[ok]).statistic if ok.sum() > 2 else np.nan
-        rows.append(dict(network=str(n), top_deficit_cell=tuple(map(int, td)), top_deficit=float(d.max()),
-                         top_probe_cell=tuple(map(int, tp)), top_probe=float(p.max()), spearman=float(rho)))
+        rows.append(dict(network=str(n), top_deficit_cell=t.top_deficit_cell, top_deficit=t.deficit,
+                         top_probe_cell=t.top_probe_cell, top_probe=t.probe_accuracy, spearman=float(rho)))
     return rows
 
 def format_summary(rows:list)->str:
