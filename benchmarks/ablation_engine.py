@@ -1,28 +1,152 @@
-"""Stacked-mask ablation (prefix run once, 16 masks stacked at the cut) against one full pass per mask, on every
-tiny network: every analysis layer, one target class, 16 cells, 100 images. Prints a table with the ratio and the
-largest difference in deficits (must be 0), and writes JSON."""
-import json, platform, sys, time
-import numpy as np, torch
+"""The ablation and probe engines against the simple ways, side by side in one run.
+
+    python benchmarks/ablation_engine.py [--classes 8] [--images 50] [--naive-classes 1] [--out ablation_engine.json]
+
+Measures, on this machine and in this one process:
+  1. the dense float32 matmul rate (the machine's practical peak);
+  2. every tiny network: the ablation sweep (all layers x 16 cells, target and comparison images, as `gridablate run`
+     does) with one full pass per cell (naive) and with the engine, their ratio and the largest deficit difference;
+     the probe sweep with scikit-learn and with the batched probes, and the largest accuracy difference;
+  3. torchvision AlexNet at 224x224 with random weights (timing does not depend on the weights): the same sweep for
+     `--classes` classes x `--images` images (plus as many comparison images), the engine on all classes and the
+     naive loop on the first `--naive-classes` (a full naive sweep takes hours: the ratio is taken on the classes both
+     ran); the engine's floating-point rate (operations counted by torch's FlopCounterMode) as a fraction of the
+     matmul rate; probe times; peak resident memory; and the projected time of the paper's AlexNet study (50 classes).
+Prints a table and writes every figure, the machine and the library versions to JSON.
+"""
+import argparse, json, platform, resource, sys, time
+import numpy as np, sklearn, torch
+from torch.utils.flop_counter import FlopCounterMode
+from gridablate import __version__
 from gridablate.networks import load_network
 from gridablate.world import WorldDataset
 from gridablate.zoo import TINY_NETS
 from gridablate.study import study_tensors
-from gridablate.ablation import rank_deficits, layer_width
+from gridablate.activations import record
+from gridablate.probe import contrast_images, probe_cells, probe_accuracy
+from gridablate.ablation import rank_deficits, cut_at, true_class_rank, logits_of
 
-x, y = study_tensors(WorldDataset("test", n_per_class=5))          # 120 images
-x, y = x[:100], y[:100]
-rows = []
+p = argparse.ArgumentParser()
+p.add_argument("--classes", type=int, default=8)
+p.add_argument("--images", type=int, default=50)
+p.add_argument("--naive-classes", type=int, default=1)
+p.add_argument("--tiny-classes", type=int, default=2)
+p.add_argument("--out", default="ablation_engine.json")
+args = p.parse_args()
+rss_gb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+res = dict(machine=platform.machine(), processor=platform.processor(), threads=torch.get_num_threads(),
+           python=platform.python_version(), torch=torch.__version__, sklearn=sklearn.__version__, gridablate=__version__,
+           args=vars(args))
+
+def matmul_rate(n=2048, seconds=3.0)->float:
+    "Dense float32 matmul GFLOP/s."
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds: a @ b; reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+def grids(width, seed=0):
+    "16 equal-count unit groups (timing does not depend on which units share a cell)."
+    return np.array_split(np.random.default_rng(seed).permutation(width), 16)
+
+def sweep(net, images, labels, classes, naive, count_flops=False):
+    "Deficits of every layer x class (16 cells each, target and comparison images); seconds, deficits and flops."
+    base = true_class_rank(logits_of(net, images), labels)
+    out, flops, t0 = [], 0, time.perf_counter()
+    for layer in net.layers:
+        width = cut_at(net, layer).width
+        for c in classes:
+            pos, neg = contrast_images(labels.numpy(), c, [o for o in classes if o != c] or [-1], 0)
+            idx = np.r_[pos, neg]
+            call = lambda: rank_deficits(net, images[idx], labels[idx], layer, grids(width), base[idx], naive=naive)
+            if count_flops:
+                with FlopCounterMode(display=False) as fc: out.append(call())
+                flops += fc.get_total_flops()
+            else: out.append(call())
+    return time.perf_counter() - t0, out, flops
+
+def probe_sweep(acts, labels, classes, reference):
+    "Probe accuracies of every layer x class x cell, batched or with scikit-learn."
+    t0, out = time.perf_counter(), []
+    for l in acts.layer.values:
+        a = acts.activation.sel(layer=l).values[:, :int(acts.n_units.sel(layer=l))]
+        sb, mb = np.zeros(a.shape[1], int), np.zeros(a.shape[1], int)
+        for k, u in enumerate(grids(a.shape[1])): sb[u], mb[u] = k // 4, k % 4
+        for c in classes:
+            others = [o for o in classes if o != c]
+            if not reference: out.append(probe_cells(a, labels, c, others, sb, mb)); continue
+            pos, neg = contrast_images(labels, c, others, 0)
+            idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+            out.append(np.array([[probe_accuracy(a[np.ix_(idx, np.flatnonzero((sb == r) & (mb == k)))], y) for k in range(4)] for r in range(4)]))
+    return time.perf_counter() - t0, np.array(out)
+
+peak = matmul_rate()
+res["matmul_gflops"] = round(peak, 1)
+print(f"dense float32 matmul: {peak:.1f} GFLOP/s with {torch.get_num_threads()} threads")
+
+# tiny zoo
+ds = WorldDataset("test", n_per_class=args.images)
+x, y = study_tensors(ds)
+tiny_classes = list(range(args.tiny_classes))
+res["tiny"] = []
 for name in TINY_NETS:
     net = load_network(name)
-    t_naive = t_fast = 0.; diff = 0.
-    for layer in net.layers:
-        groups = np.array_split(np.random.default_rng(0).permutation(layer_width(net, layer, x[:1])), 16)
-        t = time.perf_counter(); a = rank_deficits(net, x, y, layer, groups, naive=True); t_naive += time.perf_counter() - t
-        t = time.perf_counter(); b = rank_deficits(net, x, y, layer, groups); t_fast += time.perf_counter() - t
-        diff = max(diff, float(np.abs(a - b).max()))
-    rows.append(dict(network=name, layers=len(net.layers), naive_s=round(t_naive, 2), engine_s=round(t_fast, 2),
-                     speedup=round(t_naive / t_fast, 2), max_deficit_difference=diff))
-    print(f"{name:15s} {len(net.layers)} layers x 16 cells x 100 images: naive {t_naive:6.2f} s, engine {t_fast:6.2f} s, "
-          f"{t_naive / t_fast:4.1f}x faster, largest deficit difference {diff}")
-json.dump(dict(machine=platform.machine(), threads=torch.get_num_threads(), torch=torch.__version__, rows=rows),
-          open(sys.argv[1] if len(sys.argv) > 1 else "ablation_engine.json", "w"), indent=1)
+    t_naive, d_naive, _ = sweep(net, x, y, tiny_classes, naive=True)
+    t_fast, d_fast, _ = sweep(net, x, y, tiny_classes, naive=False)
+    acts = record(net, ds, list(net.layers))
+    tp_ref, a_ref = probe_sweep(acts, y.numpy(), tiny_classes, True)
+    tp, a = probe_sweep(acts, y.numpy(), tiny_classes, False)
+    row = dict(network=name, layers=len(net.layers), classes=len(tiny_classes), naive_s=round(t_naive, 2),
+               engine_s=round(t_fast, 2), speedup=round(t_naive / t_fast, 2),
+               max_deficit_difference=float(max(np.abs(a_ - b_).max() for a_, b_ in zip(d_naive, d_fast))),
+               probe_sklearn_s=round(tp_ref, 2), probe_batched_s=round(tp, 2), probe_speedup=round(tp_ref / tp, 2),
+               max_probe_difference=float(np.abs(a_ref - a).max()))
+    res["tiny"].append(row)
+    print(f"{name:15s} ablation: naive {t_naive:6.1f} s, engine {t_fast:5.1f} s, {t_naive / t_fast:4.1f}x, "
+          f"largest deficit difference {row['max_deficit_difference']:g} | probes: scikit-learn {tp_ref:5.1f} s, "
+          f"batched {tp:4.1f} s, {tp_ref / tp:4.1f}x, largest accuracy difference {row['max_probe_difference']:.3f}")
+
+# torchvision AlexNet, 224x224, random weights
+torch.manual_seed(0)
+net = load_network("alexnet", "random")
+classes = list(range(args.classes))
+labels = torch.tensor(classes).repeat_interleave(args.images)
+images = torch.rand(len(labels), 3, 224, 224)
+t0 = time.perf_counter()
+acts = record(net, torch.utils.data.TensorDataset(images, labels), list(net.layers))
+t_record = time.perf_counter() - t0
+nc = classes[:args.naive_classes]
+t_naive, d_naive, _ = sweep(net, images, labels, nc, naive=True)
+t_fast_sub, d_fast_sub, _ = sweep(net, images, labels, nc, naive=False)
+t_fast, _, _ = sweep(net, images, labels, classes, naive=False)
+_, _, flops_one = sweep(net, images, labels, classes[:1], naive=False, count_flops=True)
+tp, _ = probe_sweep(acts, labels.numpy(), classes, False)
+tp_ref, _ = probe_sweep(acts, labels.numpy(), nc, True)
+tp_sub, _ = probe_sweep(acts, labels.numpy(), nc, False)
+rate = flops_one * len(classes) / t_fast / 1e9
+per_class = (t_fast + tp) / len(classes)
+paper_s = t_record / len(labels) * 50 * args.images + 50 * per_class
+res["alexnet"] = dict(
+    classes=len(classes), images_per_class=args.images, ablated_image_passes=7 * 16 * 2 * args.images * len(classes),
+    record_s=round(t_record, 1), naive_classes=len(nc), naive_s=round(t_naive, 1), engine_same_classes_s=round(t_fast_sub, 1),
+    speedup=round(t_naive / t_fast_sub, 2), naive_projected_all_classes_s=round(t_naive / len(nc) * len(classes), 1),
+    engine_all_classes_s=round(t_fast, 1),
+    max_deficit_difference=float(max(np.abs(a_ - b_).max() for a_, b_ in zip(d_naive, d_fast_sub))),
+    engine_gflops=round(rate, 1), fraction_of_matmul=round(rate / peak, 3),
+    probe_batched_all_classes_s=round(tp, 1), probe_sklearn_s=round(tp_ref, 1), probe_batched_same_classes_s=round(tp_sub, 2),
+    probe_speedup=round(tp_ref / tp_sub, 2), peak_rss_gb=round(rss_gb(), 2),
+    paper_study_projected_min=round(paper_s / 60, 1))
+a = res["alexnet"]
+print(f"alexnet 224px, {len(classes)} classes x {args.images} images (+ as many comparison images), 7 layers x 16 cells:")
+print(f"  naive loop ({len(nc)} class): {t_naive:7.1f} s   engine, same work: {t_fast_sub:6.1f} s   ratio {a['speedup']:.2f}x   "
+      f"largest deficit difference {a['max_deficit_difference']:g}")
+print(f"  engine, all {len(classes)} classes: {t_fast:.1f} s (naive, projected: {a['naive_projected_all_classes_s']:.0f} s)")
+print(f"  engine rate {rate:.1f} GFLOP/s = {rate / peak:.0%} of the matmul rate ({peak:.1f} GFLOP/s)")
+print(f"  probes: scikit-learn {tp_ref:.1f} s, batched {tp_sub:.2f} s for {len(nc)} class ({a['probe_speedup']:.1f}x); "
+      f"batched, all classes {tp:.1f} s")
+print(f"  peak resident memory {a['peak_rss_gb']:.2f} GB")
+print(f"  projected paper AlexNet study (50 classes x {args.images} images: recording, ablations, probes): "
+      f"{a['paper_study_projected_min']:.1f} min")
+json.dump(res, open(args.out, "w"), indent=1)
+print("wrote", args.out)

@@ -4,12 +4,13 @@
 
 # %% ../nbs/70_ablation.ipynb 3
 from __future__ import annotations
-import contextlib, numpy as np, torch
+import contextlib, os, warnings, numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torch.fx as fx
 from .networks import Network, GridablateError
 from .activations import iter_batches
 
 # %% auto 0
-__all__ = ['true_class_rank', 'ablate', 'masked', 'logits_of', 'rank_deficits', 'layer_width']
+__all__ = ['true_class_rank', 'ablate', 'CannotCut', 'Cut', 'masked', 'memory_limit', 'cut_at', 'logits_of', 'rank_deficits',
+           'layer_width']
 
 # %% ../nbs/70_ablation.ipynb
 def true_class_rank(logits:torch.Tensor, # (images, classes) network outputs
@@ -36,6 +37,124 @@ def ablate(net:Network, # the network
     h = net.layer(layer).register_forward_hook(hook)
     try: yield
     finally: h.remove()
+
+# %% ../nbs/70_ablation.ipynb
+class _Tracer(fx.Tracer):
+    "Traces through every module but the analysed one, which stays a single node."
+    def __init__(self, keep:str): super().__init__(); self.keep = keep
+    def is_leaf_module(self, m, qualname): return qualname == self.keep or super().is_leaf_module(m, qualname)
+
+_CHANNELWISE = (nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Identity)
+_CHANNELWISE_FN = (torch.relu, F.relu, F.relu6, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.dropout)
+
+def _channelwise(gm:fx.GraphModule, n:fx.Node)->bool:
+    "Does node `n` act on each channel alone and keep zeros zero (so a unit mask passes through it)?"
+    if n.op == "call_module": return isinstance(gm.get_submodule(n.target), _CHANNELWISE)
+    if n.op == "call_function": return n.target in _CHANNELWISE_FN
+    return n.op == "call_method" and n.target in ("relu", "relu_")
+
+def _flattens(gm:fx.GraphModule, n:fx.Node)->bool:
+    "Does node `n` flatten (N,C,H,W) to (N,C·H·W)?"
+    if n.op == "call_module":
+        m = gm.get_submodule(n.target)
+        return isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) == (1, -1)
+    if n.op == "call_function" and n.target is torch.flatten: return tuple(n.args[1:]) == (1,) and not n.kwargs
+    return n.op == "call_method" and n.target == "flatten" and tuple(n.args[1:]) == (1,) and not n.kwargs
+
+def _splittable(gm:fx.GraphModule, n:fx.Node, ndim:int):
+    "The Conv2d or Linear module at `n` if its input splits by channel (ndim: of that input), else None."
+    if n.op != "call_module": return None
+    m = gm.get_submodule(n.target)
+    if isinstance(m, nn.Linear) and ndim == 2: return m
+    if isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == "zeros" and ndim == 4: return m
+    return None
+
+def _descendants(nodes)->set:
+    "Every node that depends on any of `nodes` (not counting them)."
+    seen, todo = set(), list(nodes)
+    while todo:
+        for u in todo.pop().users:
+            if u not in seen: seen.add(u); todo.append(u)
+    return seen
+
+def _subgraph(gm:fx.GraphModule, nodes:list, inputs:list, outputs:list)->fx.GraphModule:
+    "A module running `nodes` of `gm` (in order) from `inputs` to the tuple `outputs`."
+    g, env = fx.Graph(), {}
+    for n in inputs: env[n] = g.placeholder(n.name)
+    for n in nodes:
+        if n not in env: env[n] = g.node_copy(n, lambda a: env[a])
+    g.output(tuple(env[o] for o in outputs))
+    sub = fx.GraphModule(gm, g)
+    sub.graph.eliminate_dead_code(); sub.recompile()
+    return sub
+
+class CannotCut(GridablateError): "The network cannot be split at this layer by tracing."
+
+# %% ../nbs/70_ablation.ipynb
+class Cut:
+    "A network split at an analysis layer: the part before runs once per image, the part after once per mask."
+    def __init__(self, net:Network, # the network
+                 layer:str, # analysis layer to cut at
+                ):
+        path = net.layers[layer]
+        try: gm = fx.GraphModule(net.module, _Tracer(path).trace(net.module))
+        except Exception as e: raise CannotCut(f"it cannot be traced ({type(e).__name__}: {str(e)[:200]})") from e
+        nodes = list(gm.graph.nodes)
+        inputs, out = [n for n in nodes if n.op == "placeholder"], nodes[-1]
+        cut = [n for n in nodes if n.op == "call_module" and n.target == path]
+        if len(cut) != 1: raise CannotCut(f"module {path!r} runs {len(cut)} times in one forward pass")
+        cut = cut[0]
+        from torch.fx.passes.shape_prop import ShapeProp
+        try: ShapeProp(gm).propagate(net.normalise(torch.zeros(1, 3, net.input_size, net.input_size, device=net.device)))
+        except Exception as e: raise CannotCut(f"a test pass failed ({type(e).__name__}: {str(e)[:200]})") from e
+        shape = lambda n: tuple(n.meta["tensor_meta"].shape) if hasattr(n.meta.get("tensor_meta"), "shape") else None
+        self.width = shape(cut)[1]
+        head, spatial, lin = cut, 1, None                      # walk channel-wise steps to a splittable layer
+        while len(head.users) == 1:
+            u = next(iter(head.users))
+            if not u.args or u.args[0] is not head or any(isinstance(a, fx.Node) for a in [*u.args[1:], *u.kwargs.values()]): break
+            if _channelwise(gm, u): head = u; continue
+            if spatial == 1 and len(shape(head)) == 4 and _flattens(gm, u): spatial = int(np.prod(shape(head)[2:])); head = u; continue
+            if _splittable(gm, u, len(shape(head))) is not None: lin = u
+            break
+        self.entry, self.spatial = (lin or cut), spatial
+        self.linear = gm.get_submodule(lin.target) if lin is not None else None
+        batchy = _descendants(inputs) | set(inputs)
+        after = _descendants([self.entry])
+        if out not in after: raise CannotCut(f"the output does not depend on layer {layer!r}")
+        extra = [n for n in nodes if n in batchy and n not in after and n is not self.entry and any(u in after for u in n.users)]
+        if any(shape(n) is None for n in extra): raise CannotCut("a value that is not a tensor crosses the cut")
+        self.n_extra = len(extra)
+        self.before = _subgraph(gm, [n for n in nodes if n not in after and n is not out], inputs,
+                                extra + ([lin.args[0], lin] if lin is not None else [cut]))
+        self.after = _subgraph(gm, [n for n in nodes if (n in after or n not in batchy) and n is not out], extra + [self.entry], [out.args[0]])
+        numel = lambda n: int(np.prod(shape(n))) if shape(n) else 0
+        self.sample_bytes = 4 * (sum(map(numel, after)) + sum(map(numel, extra)) + numel(self.entry))
+
+    def _entry(self, vals:tuple, groups:list)->torch.Tensor:
+        "The value entering the part after the cut, for every group ablated (stacked group-major)."
+        if self.linear is None:
+            z = vals[-1]
+            keep = torch.ones(len(groups), z.shape[1], dtype=z.dtype, device=z.device)
+            for g, u in enumerate(groups): keep[g, torch.as_tensor(u, dtype=torch.long)] = 0
+            return (z[None] * keep.view(*keep.shape, *([1] * (z.ndim - 2)))[:, None]).flatten(0, 1)
+        z, y, m, out = vals[-2], vals[-1], self.linear, []
+        conv = lambda z, w, b: F.linear(z, w, b) if isinstance(m, nn.Linear) else F.conv2d(z, w, b, m.stride, m.padding, m.dilation)
+        for u in groups:
+            u = torch.as_tensor(u, dtype=torch.long, device=z.device)
+            u = (u[:, None] * self.spatial + torch.arange(self.spatial, device=z.device)).flatten()
+            if 2 * len(u) <= z.shape[1]: out.append(y - conv(z[:, u], m.weight[:, u], None) if len(u) else y)
+            else:                                              # most units ablated: cheaper from the units kept
+                k = torch.ones(z.shape[1], dtype=torch.bool, device=z.device); k[u] = False
+                out.append(conv(z[:, k], m.weight[:, k], m.bias))
+        return torch.cat(out)
+
+    def logits(self, vals:tuple, # what `before` returned for a batch of images
+               groups:list, # unit-index arrays, one ablation each
+              )->torch.Tensor:
+        "Logits (groups × images, classes), group-major, with each group of units ablated."
+        extra = [v.repeat(len(groups), *([1] * (v.ndim - 1))) for v in vals[:self.n_extra]]
+        return self.after(*extra, self._entry(vals, groups))[0]
 
 # %% ../nbs/70_ablation.ipynb
 @contextlib.contextmanager
@@ -70,6 +189,24 @@ def _masked_logits(net:Network, layer:str, keep:torch.Tensor, x:torch.Tensor)->t
     with masked(net, layer, keep, expand=False): return net(x.repeat(len(keep), 1, 1, 1))
 
 # %% ../nbs/70_ablation.ipynb
+def memory_limit()->int:
+    "Default memory budget for stacked ablation batches: a quarter of this machine's RAM, in bytes."
+    try: return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError): return 4 << 30
+
+def cut_at(net:Network, # the network
+           layer:str, # analysis layer
+          )->Cut|None:
+    "The network split at `layer` (kept for reuse), or None, said once, where it cannot be split."
+    cuts = net.__dict__.setdefault("_cuts", {})
+    if layer not in cuts:
+        try: cuts[layer] = Cut(net, layer)
+        except CannotCut as e:
+            warnings.warn(f"{net.name} cannot be split at layer {layer!r}: {e}. Ablating with a hook at the layer "
+                          "instead (same results, slower).")
+            cuts[layer] = None
+    return cuts[layer]
+
 @torch.no_grad()
 def logits_of(net:Network, # the network
               images, # a Dataset, or a tensor (N,3,H,W) of [0,1] images
@@ -80,6 +217,11 @@ def logits_of(net:Network, # the network
         return torch.cat([net(images[k:k + batch_size].to(net.device)).cpu() for k in range(0, len(images), batch_size)])
     return torch.cat([net(x.to(net.device)).cpu() for x, _ in iter_batches(images, batch_size)])
 
+def _chunks(n_images:int, n_groups:int, per_pass:int)->tuple:
+    "Images and groups per stacked pass, with images × groups <= per_pass."
+    n_img = max(1, min(n_images, per_pass // max(1, n_groups)))
+    return n_img, max(1, min(n_groups, per_pass // n_img))
+
 @torch.no_grad()
 def rank_deficits(net:Network, # the network
                   images:torch.Tensor, # (N,3,H,W) [0,1] images
@@ -87,30 +229,40 @@ def rank_deficits(net:Network, # the network
                   layer:str, # analysis layer
                   groups:list, # unit-index arrays: one ablation each
                   base_ranks=None, # (N,) ranks without ablation (computed if None)
-                  batch_size:int=1024, # largest forward batch (images × masks)
-                  naive:bool=False, # one full pass per group instead of stacked masks (the reference)
+                  batch_size:int=1024, # most stacked copies (images × groups) per pass
+                  max_memory:int|None=None, # bytes the stacked copies may take (default: `memory_limit()`)
+                  naive:bool=False, # one full pass per group (the reference) instead of the engine
                  )->np.ndarray:
     "Per-image rank change (groups, N) from ablating each group of units of `layer`."
     labels = torch.as_tensor(labels).long()
     if base_ranks is None: base_ranks = true_class_rank(logits_of(net, images, batch_size), labels)
     base_ranks = torch.as_tensor(base_ranks)
+    groups = [np.asarray(u, dtype=np.int64) for u in groups]
     out = np.zeros((len(groups), len(labels)))
     if naive:
         for g, units in enumerate(groups):
             with ablate(net, layer, units):
                 out[g] = (true_class_rank(logits_of(net, images, batch_size), labels) - base_ranks).numpy()
         return out
-    keep = torch.ones(len(groups), layer_width(net, layer, images[:1]))
-    for g, units in enumerate(groups): keep[g, torch.as_tensor(np.asarray(units, dtype=np.int64))] = 0
-    n_img = max(1, min(len(labels), batch_size // len(groups)))
-    n_mask = max(1, min(len(groups), batch_size // n_img))
+    cut = cut_at(net, layer)
+    width = cut.width if cut is not None else layer_width(net, layer, images[:1])
+    top = max((int(u.max()) for u in groups if len(u)), default=-1)
+    if top >= width or any(len(u) and u.min() < 0 for u in groups):
+        raise GridablateError(f"unit {top} is out of range for layer {layer!r} of {width} units")
+    per_pass = max(1, min(batch_size, (max_memory or memory_limit()) // (cut.sample_bytes if cut else 1)))
+    n_img, n_grp = _chunks(len(labels), len(groups), per_pass)
     for i in range(0, len(labels), n_img):
         x, y = images[i:i + n_img].to(net.device), labels[i:i + n_img]
-        for g in range(0, len(groups), n_mask):
-            k = keep[g:g + n_mask]
-            logits = _masked_logits(net, layer, k, x).cpu()
-            ranks = true_class_rank(logits, y.repeat(len(k))).view(len(k), -1)
-            out[g:g + len(k), i:i + n_img] = (ranks - base_ranks[i:i + n_img]).numpy()
+        vals = cut.before(net.normalise(x)) if cut is not None else None
+        for g in range(0, len(groups), n_grp):
+            gs = groups[g:g + n_grp]
+            if cut is not None: logits = cut.logits(vals, gs)
+            else:
+                keep = torch.ones(len(gs), width)
+                for k, u in enumerate(gs): keep[k, u] = 0
+                logits = _masked_logits(net, layer, keep, x)
+            ranks = true_class_rank(logits.cpu(), y.repeat(len(gs))).view(len(gs), -1)
+            out[g:g + len(gs), i:i + n_img] = (ranks - base_ranks[i:i + n_img]).numpy()
     return out
 
 def layer_width(net:Network, layer:str, x:torch.Tensor)->int:
