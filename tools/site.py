@@ -81,6 +81,15 @@ def _highlight(code:str)->str:
     from pygments.lexers import PythonLexer
     return highlight(code, PythonLexer(), HtmlFormatter(nowrap=True))
 
+def altair_spec(h:str)->dict|None:
+    """The Vega-Lite spec inside Altair's HTML output (its default renderer, which would load Vega from a CDN),
+    or None if `h` is not such output."""
+    if 'id="altair-viz-' not in h or "(function(spec, embedOpt)" not in h: return None
+    i = h.find("})({", h.find("function displayChart"))
+    if i < 0: return None
+    try: return json.JSONDecoder().raw_decode(h, i + 3)[0]
+    except ValueError: return None
+
 def _src(x)->str: return "".join(x) if isinstance(x, list) else (x or "")
 
 def _directives(source:str)->tuple[dict, str]:
@@ -92,14 +101,21 @@ def _directives(source:str)->tuple[dict, str]:
 class Renderer:
     "Turns one processed notebook into the body of an HTML page; `charts` counts the Vega-Lite charts placed."
     def __init__(self, doc_url:str, # the Quarto site's URL (links to it become relative links)
-                 depth:int, # how many folders deep the page is
+                 here:Path, # the page's path in the site
+                 links:dict|None=None, # notebook path -> page path, for links to notebooks (as Quarto rewrites them)
                 ):
-        self.md, self.doc_url, self.up, self.charts = _md(), doc_url.rstrip("/") + "/", "../" * depth, 0
+        self.md, self.doc_url, self.charts = _md(), doc_url.rstrip("/") + "/", 0
+        self.here, self.up, self.links = here, "../" * len(here.parent.parts), links or {}
+
+    def _nb_link(self, m)->str:
+        target = os.path.normpath((self.here.parent / m[1]).as_posix() + ".ipynb")
+        page = self.links.get(target)
+        return m[0] if page is None else f'href="{os.path.relpath(page, self.here.parent.as_posix() or ".")}{m[2] or ""}"'
 
     def markdown(self, text:str)->str:
         text = "\n".join(l for l in text.splitlines() if not re.match(r"^\s*:::", l))   # Quarto fenced divs
         text = re.sub(r"\)\{[^}\n]*\}", ")", text)                                     # Pandoc link attributes
-        out = self.md.render(text)
+        out = re.sub(r'href="([^":#?]+)\.ipynb(#[^"]*)?"', self._nb_link, self.md.render(text))
         return out.replace('href="' + self.doc_url, 'href="' + self.up) if self.doc_url != "/" else out
 
     def chart(self, spec:dict)->str:
@@ -121,7 +137,10 @@ class Renderer:
                 spec = v if isinstance(v, dict) else json.loads(_src(v))
                 if "vega." in mime and "vegalite" not in mime: spec = {**spec, "$schema": spec.get("$schema", "https://vega.github.io/schema/vega/v6.json")}
                 return self.chart(spec)
-        if "text/html" in data: return f'<div class="output html">{_src(data["text/html"])}</div>'
+        if "text/html" in data:
+            h = _src(data["text/html"])
+            spec = altair_spec(h)
+            return self.chart(spec) if spec is not None else f'<div class="output html">{h}</div>'
         for mime in ("image/png", "image/jpeg", "image/gif"):
             if mime in data: return f'<div class="output image"><img src="data:{mime};base64,{_src(data[mime]).strip()}" alt="figure"></div>'
         if "image/svg+xml" in data: return f'<div class="output image">{_src(data["image/svg+xml"])}</div>'
@@ -202,9 +221,9 @@ def render(proc_nbs:list[Path], # processed notebooks, in sidebar order
     for p, nb in nbs:
         rel, fm = p.relative_to(proc), frontmatter(nb)
         entries.append((rel, out_name(rel, fm), _title(nb, fm, rel)))
-    manifest = []
+    manifest, links = [], {rel.as_posix(): href.as_posix() for rel, href, _ in entries}
     for (p, nb), (rel, href, title) in zip(nbs, entries):
-        fm, r = frontmatter(nb), Renderer(doc_url, len(href.parent.parts))
+        fm, r = frontmatter(nb), Renderer(doc_url, href, links)
         body = "\n".join(r.cell(c) for c in nb["cells"])
         up = r.up
         scripts = "".join(f'<script src="{up}_assets/{s}"></script>' for s in VENDORED) if r.charts else ""
