@@ -1,4 +1,5 @@
-"""Build the docs as a static site that works offline: `python tools/site.py [OUT]` (default `_docs/`).
+"""Build the docs as a static site that works offline: `python tools/site.py [OUT] [--force]` (default `_docs/`;
+`--force` reprocesses every notebook instead of reusing nbdev's `_proc/` cache).
 
 The notebooks are processed by nbdev's own processors (`nbdev.processors.FilterDefaults`, what `nbdev_proc_nbs` and
 `nbdev_docs` use), cached in `_proc/` like nbdev does, so `#| hide`, `#| export`, `#| echo: false` and `show_doc` come
@@ -278,7 +279,8 @@ def _config()->dict:
     return {"title": d.get("title", "docs"), "doc_url": d.get("doc_host", "") + d.get("doc_baseurl", "") or "/"}
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_docs"
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out = Path(args[0]) if args else ROOT / "_docs"
     t0 = time.time()
     m = build(out, force="--force" in sys.argv)
     for p in m:
