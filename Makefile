@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test check-sync nbtest pytest readme clean
+.PHONY: install run test check-sync nbtest pytest readme docs results paper clean
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -38,6 +38,19 @@ pytest: $(STAMP)
 
 readme: $(STAMP)
 	$(BIN)/python tools/readme.py
+
+# The docs as a static site in _docs/ that works offline (nbdev's processing, our own HTML; no Quarto needed).
+# With Quarto installed, `nbdev_docs` builds the Quarto site from the same notebooks.
+docs: $(STAMP)
+	$(BIN)/python tools/site.py
+
+# Run the default study again, ship its results (nbs/results/default.nc.gz) and re-execute the pages showing them.
+results: $(STAMP)
+	$(BIN)/python tools/results.py
+
+# The paper's setup (needs GRIDABLATE_IMAGENET and the torchvision weights): re-executes nbs/results/paper.ipynb.
+paper: $(STAMP)
+	$(BIN)/python tools/results.py --paper
 
 clean:
 	rm -rf _proc _docs .pytest_cache

@@ -7,8 +7,14 @@ root = Path(__file__).resolve().parent.parent
 nb = json.loads((root / "nbs" / "index.ipynb").read_text())
 directive = re.compile(r"^\s*#\s*\|")
 
+def is_chart(o):
+    "An Altair chart: its Vega-Lite mime type, or the HTML of Altair's default renderer. A README cannot draw it."
+    d = o.get("data", {})
+    return any(k.startswith("application/vnd.vega") for k in d) or 'id="altair-viz-' in "".join(d.get("text/html", ""))
+
 def text_outputs(cell):
     for o in cell.get("outputs", []):
+        if is_chart(o): continue
         if o.get("output_type") == "stream": yield "".join(o["text"])
         elif "text/markdown" in o.get("data", {}): yield "".join(o["data"]["text/markdown"])
         elif "text/plain" in o.get("data", {}): yield "".join(o["data"]["text/plain"])

@@ -1,0 +1,77 @@
+"""Regenerate the shipped results of the default study and the pages that show them: `python tools/results.py`
+(`make results`).
+
+1. runs `gridablate run` (the tiny zoo on the generated world, every default) into gridablate-results/default/
+   (resumable: an interrupted run goes on where it stopped; delete the folder to start over);
+2. writes a compact copy of its results.zarr to nbs/results/default.nc.gz (float32, gzipped netCDF3);
+3. re-executes nbs/results/default.ipynb and nbs/index.ipynb in place, cleans them with nbdev_clean and
+   regenerates README.md.
+`--paper` instead executes nbs/results/paper.ipynb in place (`make paper`): the paper's setup, which needs ImageNet
+(GRIDABLATE_IMAGENET) and the torchvision weights; without them the page only says what is missing.
+`--no-run` skips step 1 and compacts an existing results store (`--store PATH`, default the folder above).
+"""
+from __future__ import annotations
+import argparse, gzip, os, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = ROOT / "nbs" / "results" / "default.nc.gz"
+PAGES = (ROOT / "nbs" / "results" / "default.ipynb", ROOT / "nbs" / "index.ipynb")
+PAPER = ROOT / "nbs" / "results" / "paper.ipynb"
+
+def compact(src:Path, # a results.zarr written by `run_study`
+            dst:Path=STORE, # the .nc.gz file to write
+           )->Path:
+    "A compact, exact copy of a results store: one gzipped netCDF3 file (scipy only). Read it with `read_store`."
+    from gridablate.activations import load
+    ds = load(src)
+    for v in ds.variables.values(): v.encoding.clear()
+    raw = ds.to_netcdf(None, engine="scipy")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".partial")
+    with gzip.GzipFile(tmp, "wb", compresslevel=9, mtime=0) as f: f.write(bytes(raw))
+    tmp.replace(dst)
+    return dst
+
+def read_store(path:Path=STORE):
+    "The shipped results as an xarray Dataset, all in memory."
+    import xarray as xr
+    with gzip.open(path, "rb") as f, xr.open_dataset(f.read(), engine="scipy") as ds: return ds.load()
+
+def execute(nb_path:Path):
+    "Run a notebook top to bottom in its own folder and save it with its outputs (execnb, as nbdev_test runs them)."
+    from execnb.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    nb, cwd = read_nb(nb_path), os.getcwd()
+    os.chdir(nb_path.parent)
+    try:
+        sh = CaptureShell()
+        sh.run_all(nb, exc_stop=True)
+    finally: os.chdir(cwd)
+    write_nb(nb, nb_path)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--no-run", action="store_true", help="do not run the study; compact the store already there")
+    p.add_argument("--store", type=Path, default=ROOT / "gridablate-results" / "default", help="study output folder")
+    p.add_argument("--no-exec", action="store_true", help="do not re-execute the pages")
+    p.add_argument("--paper", action="store_true", help="only re-execute the paper's page (needs GRIDABLATE_IMAGENET)")
+    a = p.parse_args(argv)
+    bin_ = Path(sys.executable).parent
+    t0 = time.time()
+    if a.paper:
+        execute(PAPER)
+        subprocess.run([str(bin_ / "nbdev_clean"), "--fname", str(PAPER)], check=True, cwd=ROOT)
+        return print(f"executed {PAPER.relative_to(ROOT)} in {time.time() - t0:.0f} s")
+    if not a.no_run:
+        subprocess.run([str(bin_ / "gridablate"), "run", "--out", str(a.store)], check=True, cwd=ROOT)
+    out = compact(a.store / "results.zarr")
+    print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1e6:.2f} MB")
+    if not a.no_exec:
+        for nb in PAGES:
+            execute(nb); print(f"executed {nb.relative_to(ROOT)}")
+        subprocess.run([str(bin_ / "nbdev_clean"), "--fname", str(ROOT / "nbs")], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, str(ROOT / "tools" / "readme.py")], check=True, cwd=ROOT)
+    print(f"done in {time.time() - t0:.0f} s")
+
+if __name__ == "__main__": main()
