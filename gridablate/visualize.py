@@ -143,7 +143,7 @@ def rank_correlations(a:torch.Tensor, # (n,units) patterns
 # %% ../nbs/77_visualize.ipynb
 def path_check(net:Network, # the network
                layer:str, # analysis layer of the objectives
-               groups, # objectives, as for `visualize`
+               groups, # objectives, as for `visualize` (None: every unit of the layer)
                natural:torch.Tensor, # (n,3,H,W) natural images in [0,1] to find each objective's top images in
                top:int=8, # top natural images per objective
                percentile:float=10., # pass: similarity >= this percentile of the natural pairs' similarities
@@ -153,8 +153,10 @@ def path_check(net:Network, # the network
     "Visualize each objective and compare its path through the network with its top natural images' paths."
     layers = list(net.layers)[:list(net.layers).index(layer) + 1] if layer in net.layers else [layer]
     if top < 2 or top > len(natural): raise GridablateError(f"top={top}: need 2 <= top <= {len(natural)} natural images")
+    nat = layer_patterns(net, natural, layers)
+    if groups is None: groups = list(range(nat[layer].shape[1]))                  # every unit of the layer
     vis = visualize(net, layer, groups, **kw) if visualizations is None else visualizations
-    nat, viz = layer_patterns(net, natural, layers), layer_patterns(net, vis, layers)
+    viz = layer_patterns(net, vis, layers)
     W = _objectives(groups, nat[layer].shape[1])
     tops = (nat[layer] @ W.T).T.topk(top, dim=1).indices                             # (G,top)
     iu = torch.triu_indices(top, top, 1)
