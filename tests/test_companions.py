@@ -26,3 +26,11 @@ def test_study_with_companions(tmp_path):
     np.testing.assert_array_equal(again.concept_iou.values, res.concept_iou.values)
     assert (tmp_path / "companions" / "tiny_alexnet" / "conv5.nc").exists()
     assert load(tmp_path / "results.zarr").fv_pass_rate.shape == res.fv_pass_rate.shape
+
+def test_cli_companions_must_be_study_networks(tmp_path):
+    import subprocess, sys
+    from pathlib import Path
+    exe = str(Path(sys.executable).parent / "gridablate")
+    r = subprocess.run([exe, "run", "--networks", "tiny_vgg", "--companions", "tiny_alexnet", "--out", str(tmp_path), "--no_check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "companion networks" in r.stderr and "Traceback" not in r.stderr
