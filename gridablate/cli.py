@@ -67,6 +67,8 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
         device:str="cpu", # torch device
         out:Path=Path("gridablate-results"), # output folder (resumable)
         no_check:bool=False, # skip the check of the tiny zoo's accuracy on the world
+        companions:str=None, # networks to add concept explanations and visualization checks for; 'none' for none (default: tiny_alexnet if in the study)
+        fv_steps:int=32, # feature-visualization optimisation steps of the companions
        ):
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
     from gridablate.networks import NETWORKS
@@ -76,9 +78,12 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     import torch
     if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
     nets = _split_list(networks, NETWORKS, "networks")
+    if companions is None: comp = [n for n in ("tiny_alexnet",) if n in nets]
+    elif companions.strip().lower() == "none": comp = []
+    else: comp = _split_list(companions, nets, "companion networks (networks of the study)")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers else None,
-                  rows=rows, cols=cols, seed=seed, weights=weights)
+                  rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps)
     out = Path(out)
     tiny = [n for n in nets if n in TINY_NETS]
     if not no_check and tiny and source == "world":

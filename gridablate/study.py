@@ -149,6 +149,9 @@ class Study:
     folds:int = 5 # probe cross-validation folds
     seed:int = 0 # seeds every random draw
     weights:str = "pretrained" # weights of every network ('pretrained', 'random', or a file)
+    companions:tuple = () # networks to add compositional explanations and visualization checks for (`gridablate.companions`)
+    companion_images:int = 10 # images per class for the companions
+    fv_steps:int = 32 # feature-visualization optimisation steps
     def to_json(self)->str: return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 def study_images(study:Study, size:int):
@@ -210,6 +213,9 @@ def run_study(study:Study, # what to run
              "n_per_class": study.n_per_class, "seed": study.seed,
              "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
     results = gather(units, list(study.networks), layers, classes, attrs)
+    if study.companions:
+        from gridablate.companions import add_companions
+        results = add_companions(results, study, out, device, progress)
     save(results, out / "results.zarr")
     return results
 
