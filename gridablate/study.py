@@ -226,25 +226,42 @@ def run_study(study:Study, # what to run
     return results
 
 # %% ../nbs/80_study.ipynb
-def summarise(results:xr.Dataset)->list:
-    "One dict per network: top-deficit cell, top-probe cell, and the probe–deficit rank correlation."
-    from scipy.stats import spearmanr
-    from gridablate.stats import top_cells
+def summarise(results:xr.Dataset, # from `run_study`
+              n_boot:int=1000, # bootstrap resamples for the correlation's interval
+             )->list:
+    "One dict per network: top cells, probe–deficit correlation with interval, interaction test, cells beating the null."
+    from gridablate.stats import top_cells, probe_deficit_correlation, interaction_regression, null_counts
     tops = top_cells(results).query("layer == 'all layers'").set_index("network")
+    rhos = probe_deficit_correlation(results, n_boot if "image_deficit" in results else 0).set_index("network")
+    nulls = null_counts(results).set_index("network") if "null_deficit" in results else None
     rows = []
     for n in results.network.values:
-        r, t = results.sel(network=n), tops.loc[str(n)]
-        x, y = r.probe_accuracy.values.ravel(), r.rank_deficit.values.ravel()
-        ok = np.isfinite(x) & np.isfinite(y)
-        rho = spearmanr(x[ok], y[ok]).statistic if ok.sum() > 2 else np.nan
-        rows.append(dict(network=str(n), top_deficit_cell=t.top_deficit_cell, top_deficit=t.deficit,
-                         top_probe_cell=t.top_probe_cell, top_probe=t.probe_accuracy, spearman=float(rho)))
+        t, c = tops.loc[str(n)], rhos.loc[str(n)]
+        row = dict(network=str(n), top_deficit_cell=t.top_deficit_cell, top_deficit=t.deficit,
+                   top_probe_cell=t.top_probe_cell, top_probe=t.probe_accuracy, spearman=float(c.rho),
+                   spearman_low=float(c.rho_low), spearman_high=float(c.rho_high), n_cells=int(c.n_cells))
+        try: reg = interaction_regression(results, str(n)).set_index("model")
+        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError): reg = None
+        if reg is not None and len(reg) == 3:
+            add, inter = reg.loc["selectivity + magnitude"], reg.loc["selectivity × magnitude"]
+            row.update(r2_additive=float(add.r2), r2_interaction=float(inter.r2), delta_aic=float(inter.aic - add.aic),
+                       lr_p_interaction=float(inter.lr_p_interaction))
+        if nulls is not None:
+            k = nulls.loc[str(n)]
+            row.update(n_above_null=int(k.n_above_all), n_beats_null=int(k.n_beats_null), n_null=int(k.n_draws))
+        rows.append(row)
     return rows
 
 def format_summary(rows:list)->str:
-    "The summary as a text table; cells are (sel_bin, mag_bin), 0 = lowest."
-    lines = [f"{'network':16s} {'top deficit cell':>17s} {'deficit':>8s} {'top probe cell':>15s} {'accuracy':>9s} {'spearman':>9s}"]
+    "The summary as text tables; cells are (sel_bin, mag_bin), 0 = lowest."
+    g = lambda r, k, f: format(r[k], f) if k in r else "-"
+    lines = [f"{'network':16s} {'top deficit cell':>17s} {'deficit':>8s} {'top probe cell':>15s} {'accuracy':>9s} {'spearman [95% interval]':>25s}"]
     for r in rows:
         lines.append(f"{r['network']:16s} {str(r['top_deficit_cell']):>17s} {r['top_deficit']:8.2f} "
-                     f"{str(r['top_probe_cell']):>15s} {r['top_probe']:9.3f} {r['spearman']:9.3f}")
+                     f"{str(r['top_probe_cell']):>15s} {r['top_probe']:9.3f} {r['spearman']:9.3f} [{r['spearman_low']:6.3f}, {r['spearman_high']:6.3f}]")
+    lines += ["", f"{'network':16s} {'R² s+m':>7s} {'R² s×m':>7s} {'ΔAIC':>8s} {'LR p':>9s} {'cells above null (all draws / BH q<.05)':>41s}"]
+    for r in rows:
+        above = f"{r['n_above_null']} / {r['n_beats_null']} of {r['n_cells']} ({r['n_null']} draws)" if "n_null" in r else "no null recorded"
+        lines.append(f"{r['network']:16s} {g(r, 'r2_additive', '7.3f'):>7s} {g(r, 'r2_interaction', '7.3f'):>7s} "
+                     f"{g(r, 'delta_aic', '8.1f'):>8s} {g(r, 'lr_p_interaction', '9.2g'):>9s} {above:>41s}")
     return "\n".join(lines)
