@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd, xarray as xr, altair as alt
 
 # %% auto 0
-__all__ = ['MEASURES', 'MEAN', 'figure1', 'grid_table', 'figure2', 'figure3']
+__all__ = ['MEASURES', 'MEAN', 'figure1', 'grid_table', 'grid_panel', 'figure2', 'figure3', 'linked_view']
 
 # %% ../nbs/85_figures.ipynb
 MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit", "offtarget_deficit": "off-target deficit"}
@@ -29,6 +29,7 @@ def figure1(results:xr.Dataset, # from `run_study`
     units = pd.DataFrame({"unit": np.arange(n), "selectivity": r.selectivity.values[:n], "magnitude": r.magnitude.values[:n],
                           "sel_bin": r.unit_sel_bin.values[:n], "mag_bin": r.unit_mag_bin.values[:n]})
     cells = r[["sel_min", "sel_max", "mag_min", "mag_max", measure, "n_units"]].to_dataframe().reset_index()
+    units = units.merge(cells[["sel_bin", "mag_bin", measure]], on=["sel_bin", "mag_bin"], how="left")
     box = alt.Chart(cells).mark_rect(opacity=.55, stroke="black", strokeWidth=.5).encode(
         x=alt.X("mag_min:Q", title="activation magnitude"), x2="mag_max:Q",
         y=alt.Y("sel_min:Q", title="class selectivity"), y2="sel_max:Q",
@@ -36,7 +37,8 @@ def figure1(results:xr.Dataset, # from `run_study`
         tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip(f"{measure}:Q", format=".3f")])
     dots = alt.Chart(units).mark_circle(size=18, color="black").encode(
         x="magnitude:Q", y="selectivity:Q",
-        tooltip=["unit", "sel_bin", "mag_bin", alt.Tooltip("selectivity:Q", format=".3f"), alt.Tooltip("magnitude:Q", format=".3f")])
+        tooltip=["unit", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", title=f"cell's {MEASURES[measure]}", format=".3f"),
+                 alt.Tooltip("selectivity:Q", format=".3f"), alt.Tooltip("magnitude:Q", format=".3f")])
     return (box + dots).properties(title=f"{network} {layer}, target {target}", width=320, height=320)
 
 # %% ../nbs/85_figures.ipynb
@@ -55,12 +57,12 @@ def grid_table(results:xr.Dataset, # from `run_study`
     return pd.concat([p.to_dataframe(name=measure).reset_index()[["class", "layer", "sel_bin", "mag_bin", measure]] for p in parts],
                      ignore_index=True)
 
-def figure2(results:xr.Dataset, # from `run_study`
-            network:str, # which network
-            measure:str="rank_deficit", # a key of `MEASURES`
-            size:int=56, # side of one small grid, in pixels
-           )->alt.FacetChart:
-    "Small multiples of the 4×4 grid: classes down, layers across, means at the edges."
+def grid_panel(results:xr.Dataset, # from `run_study`
+               network:str, # which network
+               measure:str="rank_deficit", # a key of `MEASURES`
+               size:int=56, # side of one small grid, in pixels
+              )->alt.FacetChart:
+    "Small multiples of the 4×4 grid coloured by one measure: classes down, layers across, means at the edges."
     t = grid_table(results, network, measure)
     rows = [c for c in results["class"].values] + [MEAN]
     cols = [l for l in results.layer.values if l in set(t.layer)] + [MEAN]
@@ -70,7 +72,16 @@ def figure2(results:xr.Dataset, # from `run_study`
         tooltip=["class", "layer", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")]
     ).properties(width=size, height=size).facet(
         row=alt.Row("class:N", sort=rows, title=None), column=alt.Column("layer:N", sort=cols, title=None)
-    ).properties(title=f"{network}: {MEASURES[measure]} per cell (selectivity up, magnitude right)")
+    ).properties(title=f"{MEASURES[measure]} per cell (selectivity up, magnitude right)")
+
+def figure2(results:xr.Dataset, # from `run_study`
+            network:str, # which network
+            measures:tuple=("probe_accuracy", "rank_deficit"), # one panel per measure, keys of `MEASURES`
+            size:int=56, # side of one small grid, in pixels
+           )->alt.HConcatChart:
+    "The paper's figure 2: a `grid_panel` per measure side by side, each with its own colour scale."
+    return alt.hconcat(*[grid_panel(results, network, m, size) for m in measures]).resolve_scale(color="independent"
+        ).properties(title=f"{network}: classes down, layers across; the last row and column are means")
 
 # %% ../nbs/85_figures.ipynb
 def figure3(results:xr.Dataset, # from `run_study`
@@ -85,3 +96,34 @@ def figure3(results:xr.Dataset, # from `run_study`
             tooltip=["network", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")]
         ).properties(width=size, height=size).facet(column=alt.Column("network:N", title=MEASURES[measure]))
     return alt.hconcat(panel("probe_accuracy"), panel("rank_deficit")).resolve_scale(color="independent")
+
+# %% ../nbs/85_figures.ipynb
+def linked_view(results:xr.Dataset, # from `run_study`
+                network:str, layer:str, target:str, # which network, layer and target class
+                size:int=160, # side of each grid, in pixels
+                per_column:int=24, # units listed per column
+               )->alt.HConcatChart:
+    "Probe and ablation grids of one layer sharing a cell selection, with the selected cell's units listed."
+    for dim, v in (("network", network), ("layer", layer), ("class", target)):
+        if v not in results[dim].values: raise ValueError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
+    n = int(results.layer_units.sel(network=network, layer=layer))
+    if n == 0: raise ValueError(f"{network} has no layer {layer!r}: use one of its layers.")
+    r = results.sel(network=network, layer=layer).sel({"class": target})
+    cells = r[["probe_accuracy", "rank_deficit", "n_units"]].to_dataframe().reset_index()[["sel_bin", "mag_bin", "probe_accuracy", "rank_deficit", "n_units"]]
+    top = cells.loc[cells.rank_deficit.idxmax()]
+    cell = alt.selection_point(name="cell", fields=["sel_bin", "mag_bin"], value=[{"sel_bin": int(top.sel_bin), "mag_bin": int(top.mag_bin)}])
+    def grid(measure):
+        return alt.Chart(cells).mark_rect().encode(
+            x=alt.X("mag_bin:O", title="magnitude →"), y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
+            color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
+            stroke=alt.condition(cell, alt.value("red"), alt.value(None)), strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
+            opacity=alt.condition(cell, alt.value(1.0), alt.value(.45)),
+            tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip("probe_accuracy:Q", format=".3f"), alt.Tooltip("rank_deficit:Q", format=".2f")]
+        ).properties(width=size, height=size, title=MEASURES[measure])
+    units = pd.DataFrame({"unit": np.arange(n), "sel_bin": r.unit_sel_bin.values[:n], "mag_bin": r.unit_mag_bin.values[:n],
+                          "label": [f"{u}  (s {a:.2f}, m {b:.2f})" for u, a, b in zip(range(n), r.selectivity.values[:n], r.magnitude.values[:n])]})
+    listing = alt.Chart(units).transform_filter(cell).transform_window(row="row_number()", sort=[alt.SortField("unit")]).transform_calculate(
+        col=f"floor((datum.row - 1) / {per_column})", line=f"(datum.row - 1) % {per_column}").mark_text(align="left", baseline="top").encode(
+        x=alt.X("col:O", axis=None), y=alt.Y("line:O", axis=None), text="label:N").properties(title="units of the selected cell")
+    return alt.hconcat(grid("probe_accuracy").add_params(cell), grid("rank_deficit"), listing).resolve_scale(color="independent").properties(
+        title=f"{network} {layer}, target {target}: click a cell")

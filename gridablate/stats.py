@@ -6,9 +6,11 @@
 from __future__ import annotations
 import numpy as np, pandas as pd, xarray as xr
 from scipy import stats as sps
+from .networks import GridablateError
 
 # %% auto 0
-__all__ = ['top_cells', 'cell_table', 'interaction_regression']
+__all__ = ['top_cells', 'cell_table', 'interaction_regression', 'top_cell_shares', 'regression_coefficients',
+           'bootstrap_deficits', 'probe_deficit_correlation', 'adjust_p', 'null_table', 'null_counts']
 
 # %% ../nbs/87_stats.ipynb
 def top_cells(results:xr.Dataset, # from `run_study`
@@ -60,3 +62,163 @@ def interaction_regression(results:xr.Dataset, # from `run_study`
     out = pd.DataFrame(rows)
     out["lr_p_interaction"] = [np.nan, np.nan, float(sps.chi2.sf(lr, 1))]
     return out
+
+# %% ../nbs/87_stats.ipynb
+def _top_share(a:np.ndarray)->np.ndarray:
+    "Share of the leading axis's grids (…, rows, cols) in which each cell is the largest; ties split the vote."
+    a = a.reshape(-1, *a.shape[-2:])
+    a = a[np.isfinite(a).any((1, 2))]
+    if not len(a): return np.full(a.shape[1:], np.nan)
+    top = a == np.nanmax(a, (1, 2), keepdims=True)
+    return (top / top.sum((1, 2), keepdims=True)).mean(0)
+
+def top_cell_shares(results:xr.Dataset, # from `run_study`
+                   )->pd.DataFrame:
+    "Per network, layer and measure: the share of classes for which each cell is the top one."
+    rows = []
+    for n in results.network.values:
+        r = results.sel(network=n)
+        layers = [l for l in r.layer.values if int(results.layer_units.sel(network=n, layer=l)) > 0]
+        for measure in ("rank_deficit", "probe_accuracy"):
+            v = r[measure].sel(layer=layers).transpose("layer", "class", "sel_bin", "mag_bin").values
+            for l, a in [*zip(layers, v), ("all layers", np.nanmean(v, 0))]:
+                sh = _top_share(a)
+                rows += [dict(network=str(n), layer=str(l), measure=measure, sel_bin=i, mag_bin=j, share=float(sh[i, j]))
+                         for i in range(sh.shape[0]) for j in range(sh.shape[1])]
+    return pd.DataFrame(rows)
+
+# %% ../nbs/87_stats.ipynb
+def _ols_se(X:np.ndarray, y:np.ndarray, level:float=.95)->pd.DataFrame:
+    "OLS coefficients with classical standard errors, `level` intervals and t-test p-values."
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    n, k = X.shape
+    rss = float(((y - X @ beta) ** 2).sum())
+    se = np.sqrt(np.diag(rss / (n - k) * np.linalg.pinv(X.T @ X)))
+    q = sps.t.ppf(.5 + level / 2, n - k)
+    with np.errstate(divide="ignore", invalid="ignore"): p = 2 * sps.t.sf(np.abs(beta / se), n - k)
+    return pd.DataFrame(dict(coef=beta, se=se, low=beta - q * se, high=beta + q * se, p=p))
+
+def regression_coefficients(results:xr.Dataset, # from `run_study`
+                            network:str, # which network
+                            level:float=.95, # confidence level of the intervals
+                           )->pd.DataFrame:
+    "One row per (model, term): coefficient, standard error, interval and p-value of the deficit regressions."
+    t = cell_table(results, network)
+    if len(t) < 5: raise GridablateError(f"{network} has {len(t)} cells with a deficit: a regression needs at least 5; run a larger study")
+    s, m, y, one = t.s.values, t.m.values, t.deficit.values, np.ones(len(t))
+    designs = {"selectivity": (np.c_[one, s], ["intercept", "s"]), "selectivity + magnitude": (np.c_[one, s, m], ["intercept", "s", "m"]),
+               "selectivity × magnitude": (np.c_[one, s, m, s * m], ["intercept", "s", "m", "s·m"])}
+    return pd.concat([_ols_se(X, y, level).assign(model=k, term=names) for k, (X, names) in designs.items()],
+                     ignore_index=True)[["model", "term", "coef", "se", "low", "high", "p"]]
+
+# %% ../nbs/87_stats.ipynb
+def _need(results:xr.Dataset, var:str):
+    if var not in results: raise GridablateError(f"the results have no {var!r}: they come from an older gridablate; rerun the study "
+                                                 "into a new folder" + (" with n_null > 0" if var == "null_deficit" else ""))
+
+def bootstrap_deficits(results:xr.Dataset, # from `run_study`
+                       network:str, # which network
+                       n_boot:int=1000, # bootstrap resamples
+                       seed:int=0, # seeds the resamples
+                      )->np.ndarray:
+    "Cell deficits (n_boot, layer, class, sel_bin, mag_bin) recomputed on resampled target images."
+    _need(results, "image_deficit")
+    x = results.image_deficit.sel(network=network).transpose("layer", "class", "sel_bin", "mag_bin", "sample").values
+    L, C, R, K, S = x.shape
+    out = np.full((n_boot, L, C, R, K), np.nan)
+    for l in range(L):
+        for c in range(C):
+            v = x[l, c].reshape(R * K, S)
+            v = v[:, np.isfinite(v).all(0)]                                         # this class's images (padding is NaN)
+            if not v.shape[1]: continue
+            n = v.shape[1]
+            counts = np.random.default_rng([seed, l, c]).multinomial(n, np.full(n, 1 / n), n_boot)   # (n_boot, images)
+            out[:, l, c] = (counts @ v.T / n).reshape(n_boot, R, K)
+    return out
+
+def _spearman_rows(x:np.ndarray, Y:np.ndarray)->np.ndarray:
+    "Spearman's rho between the vector `x` and every row of `Y`."
+    rx = sps.rankdata(x); ry = sps.rankdata(Y, axis=1)
+    rx, ry = rx - rx.mean(), ry - ry.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ry @ rx / np.sqrt((ry ** 2).sum(1) * (rx ** 2).sum())
+
+def probe_deficit_correlation(results:xr.Dataset, # from `run_study`
+                              n_boot:int=1000, # bootstrap resamples of the images
+                              level:float=.95, # coverage of the interval
+                              seed:int=0, # seeds the resamples
+                              interval:str="se", # 'se', 'basic' or 'percentile' (see above)
+                             )->pd.DataFrame:
+    "Per network: Spearman's rho between probe accuracy and rank deficit across cells, with a bootstrap interval."
+    if interval not in ("se", "basic", "percentile"): raise GridablateError(f"unknown interval {interval!r}: use 'se', 'basic' or 'percentile'")
+    z = lambda r: np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
+    rows = []
+    for n in results.network.values:
+        p = results.probe_accuracy.sel(network=n).transpose("layer", "class", "sel_bin", "mag_bin").values.ravel()
+        d = results.rank_deficit.sel(network=n).transpose("layer", "class", "sel_bin", "mag_bin").values.ravel()
+        ok = np.isfinite(p) & np.isfinite(d)
+        rho = float(_spearman_rows(p[ok], d[ok][None])[0]) if ok.sum() > 2 else np.nan
+        lo = hi = mean = noise = np.nan
+        if "image_deficit" in results:
+            x = results.image_deficit.sel(network=n).transpose("layer", "class", "sel_bin", "mag_bin", "sample").values
+            x = x.reshape(-1, x.shape[-1])[ok]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                noise = np.nanmean(np.nanvar(x, -1, ddof=1) / np.isfinite(x).sum(-1)) / np.var(d[ok], ddof=1)
+        if n_boot and ok.sum() > 2 and np.isfinite(rho):
+            boot = _spearman_rows(p[ok], bootstrap_deficits(results, n, n_boot, seed).reshape(n_boot, -1)[:, ok])
+            q = np.nanquantile(boot, [.5 - level / 2, .5 + level / 2]); mean = np.nanmean(boot)
+            if interval == "percentile": lo, hi = q
+            elif interval == "basic": lo, hi = np.tanh(2 * z(rho) - z(q[::-1]))
+            else: lo, hi = np.tanh(z(rho) + sps.norm.ppf(.5 + level / 2) * np.nanstd(z(boot)) * np.array([-1, 1]))
+        rows.append(dict(network=str(n), rho=rho, rho_low=float(lo), rho_high=float(hi), rho_boot_mean=float(mean), noise_share=float(noise),
+                         n_cells=int(ok.sum()), n_boot=n_boot))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/87_stats.ipynb
+def adjust_p(p:np.ndarray, # p-values
+             method:str="bh", # 'bh' (Benjamini–Hochberg, false discovery rate) or 'holm' (family-wise error)
+            )->np.ndarray:
+    "P-values corrected for multiple comparisons."
+    p = np.asarray(p, float); m = len(p)
+    if method not in ("bh", "holm"): raise GridablateError(f"unknown correction {method!r}: use 'bh' or 'holm'")
+    if not m: return p
+    o = np.argsort(p); ps = p[o]; i = np.arange(1, m + 1)
+    adj = np.minimum.accumulate((ps * m / i)[::-1])[::-1] if method == "bh" else np.maximum.accumulate(ps * (m - i + 1))
+    out = np.empty(m); out[o] = np.minimum(adj, 1)
+    return out
+
+# %% ../nbs/87_stats.ipynb
+def null_table(results:xr.Dataset, # from `run_study` with `n_null` > 0
+               alpha:float=.05, # level at which a cell beats its null, after correction
+               method:str="bh", # correction over all cells of a network: 'bh' or 'holm'
+              )->pd.DataFrame:
+    "One row per cell: deficit, its null's mean, percentile and p-value among the null draws, corrected p, verdict."
+    _need(results, "null_deficit")
+    dims = ("layer", "class", "sel_bin", "mag_bin")
+    parts = []
+    for n in results.network.values:
+        r = results.sel(network=n)
+        obs = r.rank_deficit.transpose(*dims).values[..., None]
+        null = r.null_deficit.transpose(*dims, "draw").values
+        t = r.rank_deficit.transpose(*dims).to_dataframe(name="deficit").reset_index()[["layer", "class", "sel_bin", "mag_bin", "deficit"]]
+        k = null.shape[-1]
+        t["null_mean"] = null.mean(-1).ravel()
+        t["percentile"] = (100 * ((null < obs).sum(-1) + .5 * (null == obs).sum(-1)) / k).ravel()
+        t["p"] = ((1 + (null >= obs).sum(-1)) / (1 + k)).ravel()
+        t["above_all"] = (obs[..., 0] > null.max(-1)).ravel()
+        t = t[np.isfinite(t.deficit.values)].copy()
+        t["p_adj"] = adjust_p(t.p.values, method)
+        t["beats_null"] = t.p_adj < alpha
+        parts.append(t.assign(network=str(n)))
+    cols = ["network", "layer", "class", "sel_bin", "mag_bin", "deficit", "null_mean", "percentile", "p", "p_adj", "above_all", "beats_null"]
+    return pd.concat(parts, ignore_index=True)[cols]
+
+def null_counts(results:xr.Dataset, # from `run_study` with `n_null` > 0
+                alpha:float=.05, # level after correction
+                method:str="bh", # 'bh' or 'holm'
+               )->pd.DataFrame:
+    "Per network: cells tested, cells above all their null draws, and cells that beat the null after correction."
+    t = null_table(results, alpha, method)
+    out = t.groupby("network", sort=False).agg(n_cells=("p", "size"), n_above_all=("above_all", "sum"), n_beats_null=("beats_null", "sum"))
+    out["n_draws"] = results.sizes["draw"]; out["correction"] = method
+    return out.reset_index()

@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_study.ipynb 3
 from __future__ import annotations
-import dataclasses, json, numpy as np, torch, xarray as xr
+import dataclasses, json, zlib, numpy as np, torch, xarray as xr
 from pathlib import Path
 from . import __version__
 from .networks import Network, GridablateError, load_network
@@ -31,6 +31,7 @@ def analyse_cell_grid(net:Network, # the network
                       folds:int=5, # probe cross-validation folds
                       seed:int=0, # seeds every draw
                       batch_size:int=1024, # largest forward batch (images × masks)
+                      n_null:int=20, # random unit groups per cell size ablated as the cells' null (0: none)
                      )->xr.Dataset:
     "Grid, probes and ablations of one layer for one target class."
     means = np.stack([acts[labels == c].mean(0) for c in class_ids], 1)       # (units, classes)
@@ -42,7 +43,11 @@ def analyse_cell_grid(net:Network, # the network
     pos, neg = contrast_images(labels, target, others, seed)
     idx = np.r_[pos, neg]
     groups = [np.flatnonzero((sb == r) & (mb == c)) for r in range(rows) for c in range(cols)]
-    d = rank_deficits(net, images[idx], labels[idx], layer, groups, base_ranks[idx], batch_size)
+    sizes = sorted({len(u) for u in groups})
+    rng = np.random.default_rng([seed, target_pos, zlib.crc32(layer.encode())])        # seeded by the unit of work
+    nulls = [np.sort(rng.choice(len(sb), k, replace=False)) for k in sizes for _ in range(n_null)]
+    d = rank_deficits(net, images[idx], labels[idx], layer, groups + nulls, base_ranks[idx], batch_size)
+    d, d_null = d[:len(groups)], d[len(groups):, :len(pos)].mean(1).reshape(len(sizes), n_null)
     shape = (rows, cols)
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
     s, m = g.selectivity.values, g.magnitude.values
@@ -57,6 +62,11 @@ def analyse_cell_grid(net:Network, # the network
         "mag_max": (cell(lambda u: m[u].max()), "activation", "highest magnitude in the cell")}
     out = xr.Dataset({k: (("sel_bin", "mag_bin"), v, {"units": u, "description": t}) for k, (v, u, t) in cell_vars.items()},
                      coords={"sel_bin": np.arange(rows), "mag_bin": np.arange(cols)})
+    out["image_deficit"] = (("sel_bin", "mag_bin", "sample"), d[:, :len(pos)].reshape(shape + (len(pos),)),
+                            {"units": "ranks", "description": "rank after ablating the cell - rank before, per target-class image (sample: its position among them)"})
+    if n_null:
+        out["null_deficit"] = (("sel_bin", "mag_bin", "draw"), d_null[[sizes.index(len(u)) for u in groups]].reshape(shape + (n_null,)),
+                               {"units": "ranks", "description": f"rank deficit of {n_null} seeded random groups of the cell's size in the same layer (the cell's null)"})
     out["class_mean"] = ("unit", means[:, target_pos], {"units": "activation", "description": "mean activation of the unit over the class's images"})
     return out.merge(g)
 
@@ -115,22 +125,23 @@ def gather(units:dict, # {(network, layer, class name): unit Dataset}
     rows, cols = first.sizes["sel_bin"], first.sizes["mag_bin"]
     width = max(u.sizes["unit"] for u in units.values())
     shape = (len(networks), len(layers), len(classes))
-    cell_vars = [k for k, v in first.data_vars.items() if v.dims == ("sel_bin", "mag_bin")]
+    cell_vars = [k for k, v in first.data_vars.items() if v.dims[:2] == ("sel_bin", "mag_bin")]
     unit_vars = [k for k, v in first.data_vars.items() if v.dims == ("unit",)]
-    C = {k: np.full(shape + (rows, cols), np.nan) for k in cell_vars}
+    extra = {d: max(u.sizes[d] for u in units.values()) for k in cell_vars for d in first[k].dims[2:]}  # e.g. sample, draw
+    C = {k: np.full(shape + (rows, cols) + tuple(extra[d] for d in first[k].dims[2:]), np.nan) for k in cell_vars}
     U = {k: np.full(shape + (width,), -1 if first[k].dtype.kind == "i" else np.nan, first[k].dtype) for k in unit_vars}
     n_units = np.zeros(shape[:2], int)
     for (n, l, c), u in units.items():
         i = (networks.index(n), layers.index(l), classes.index(c))
-        for k in cell_vars: C[k][i] = u[k].values
+        for k in cell_vars: C[k][i][(...,) + tuple(slice(0, u.sizes[d]) for d in u[k].dims[2:])] = u[k].values
         for k in unit_vars: U[k][i][:u.sizes["unit"]] = u[k].values
         n_units[i[:2]] = u.sizes["unit"]
     dims = ("network", "layer", "class")
     return xr.Dataset(
-        {**{k: (dims + ("sel_bin", "mag_bin"), C[k], first[k].attrs) for k in cell_vars},
+        {**{k: (dims + first[k].dims, C[k], first[k].attrs) for k in cell_vars},
          **{k: (dims + ("unit",), U[k], first[k].attrs) for k in unit_vars}},
         coords={"network": networks, "layer": layers, "class": classes, "sel_bin": np.arange(rows),
-                "mag_bin": np.arange(cols), "unit": np.arange(width),
+                "mag_bin": np.arange(cols), "unit": np.arange(width), **{d: np.arange(n) for d, n in extra.items()},
                 "layer_units": (("network", "layer"), n_units, {"description": "units in the layer (0: the network has no such layer)"})},
         attrs=attrs or {})
 
@@ -152,6 +163,7 @@ class Study:
     companions:tuple = () # networks to add compositional explanations and visualization checks for (`gridablate.companions`)
     companion_images:int = 10 # images per class for the companions
     fv_steps:int = 32 # feature-visualization optimisation steps
+    n_null:int = 20 # random unit groups per cell size ablated as each cell's null (0: none)
     def to_json(self)->str: return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 def study_images(study:Study, size:int):
@@ -205,7 +217,7 @@ def run_study(study:Study, # what to run
             acts.attrs.update(config=study.to_json(), gridablate_version=__version__, n_per_class=study.n_per_class, seed=study.seed)
             acts_path.parent.mkdir(exist_ok=True); save(acts, acts_path)
         for l, p, u in analyse_network(net, ds, net_layers, done, progress, acts, rows=study.rows, cols=study.cols,
-                                       n_others=study.n_others, folds=study.folds, seed=study.seed):
+                                       n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null):
             path = _unit_path(out, name, l, p)
             if not path.exists(): path.parent.mkdir(parents=True, exist_ok=True); save(u, path)
             units[(name, l, classes[p])] = u
@@ -220,25 +232,42 @@ def run_study(study:Study, # what to run
     return results
 
 # %% ../nbs/80_study.ipynb
-def summarise(results:xr.Dataset)->list:
-    "One dict per network: top-deficit cell, top-probe cell, and the probe–deficit rank correlation."
-    from scipy.stats import spearmanr
-    from gridablate.stats import top_cells
+def summarise(results:xr.Dataset, # from `run_study`
+              n_boot:int=1000, # bootstrap resamples for the correlation's interval
+             )->list:
+    "One dict per network: top cells, probe–deficit correlation with interval, interaction test, cells beating the null."
+    from gridablate.stats import top_cells, probe_deficit_correlation, interaction_regression, null_counts
     tops = top_cells(results).query("layer == 'all layers'").set_index("network")
+    rhos = probe_deficit_correlation(results, n_boot if "image_deficit" in results else 0).set_index("network")
+    nulls = null_counts(results).set_index("network") if "null_deficit" in results else None
     rows = []
     for n in results.network.values:
-        r, t = results.sel(network=n), tops.loc[str(n)]
-        x, y = r.probe_accuracy.values.ravel(), r.rank_deficit.values.ravel()
-        ok = np.isfinite(x) & np.isfinite(y)
-        rho = spearmanr(x[ok], y[ok]).statistic if ok.sum() > 2 else np.nan
-        rows.append(dict(network=str(n), top_deficit_cell=t.top_deficit_cell, top_deficit=t.deficit,
-                         top_probe_cell=t.top_probe_cell, top_probe=t.probe_accuracy, spearman=float(rho)))
+        t, c = tops.loc[str(n)], rhos.loc[str(n)]
+        row = dict(network=str(n), top_deficit_cell=t.top_deficit_cell, top_deficit=t.deficit,
+                   top_probe_cell=t.top_probe_cell, top_probe=t.probe_accuracy, spearman=float(c.rho),
+                   spearman_low=float(c.rho_low), spearman_high=float(c.rho_high), n_cells=int(c.n_cells))
+        try: reg = interaction_regression(results, str(n)).set_index("model")
+        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError): reg = None
+        if reg is not None and len(reg) == 3:
+            add, inter = reg.loc["selectivity + magnitude"], reg.loc["selectivity × magnitude"]
+            row.update(r2_additive=float(add.r2), r2_interaction=float(inter.r2), delta_aic=float(inter.aic - add.aic),
+                       lr_p_interaction=float(inter.lr_p_interaction))
+        if nulls is not None:
+            k = nulls.loc[str(n)]
+            row.update(n_above_null=int(k.n_above_all), n_beats_null=int(k.n_beats_null), n_null=int(k.n_draws))
+        rows.append(row)
     return rows
 
 def format_summary(rows:list)->str:
-    "The summary as a text table; cells are (sel_bin, mag_bin), 0 = lowest."
-    lines = [f"{'network':16s} {'top deficit cell':>17s} {'deficit':>8s} {'top probe cell':>15s} {'accuracy':>9s} {'spearman':>9s}"]
+    "The summary as text tables; cells are (sel_bin, mag_bin), 0 = lowest."
+    g = lambda r, k, f: format(r[k], f) if k in r else "-"
+    lines = [f"{'network':16s} {'top deficit cell':>17s} {'deficit':>8s} {'top probe cell':>15s} {'accuracy':>9s} {'spearman [95% interval]':>25s}"]
     for r in rows:
         lines.append(f"{r['network']:16s} {str(r['top_deficit_cell']):>17s} {r['top_deficit']:8.2f} "
-                     f"{str(r['top_probe_cell']):>15s} {r['top_probe']:9.3f} {r['spearman']:9.3f}")
+                     f"{str(r['top_probe_cell']):>15s} {r['top_probe']:9.3f} {r['spearman']:9.3f} [{r['spearman_low']:6.3f}, {r['spearman_high']:6.3f}]")
+    lines += ["", f"{'network':16s} {'R² s+m':>7s} {'R² s×m':>7s} {'ΔAIC':>8s} {'LR p':>9s} {'cells above null (all draws / BH q<.05)':>41s}"]
+    for r in rows:
+        above = f"{r['n_above_null']} / {r['n_beats_null']} of {r['n_cells']} ({r['n_null']} draws)" if "n_null" in r else "no null recorded"
+        lines.append(f"{r['network']:16s} {g(r, 'r2_additive', '7.3f'):>7s} {g(r, 'r2_interaction', '7.3f'):>7s} "
+                     f"{g(r, 'delta_aic', '8.1f'):>8s} {g(r, 'lr_p_interaction', '9.2g'):>9s} {above:>41s}")
     return "\n".join(lines)
