@@ -49,7 +49,7 @@ def check_zoo(networks:list, # tiny network names
 # %% ../nbs/90_cli.ipynb
 def _parse_classes(s:str|None):
     "Class list from the command line: comma-separated names or integer ids."
-    if not s: return None
+    if s is None: return None
     items = [x.strip() for x in s.split(",") if x.strip()]
     if not items: raise UsageError("--classes is empty: pass comma-separated class names or ids, or leave it out for the default")
     return tuple(int(x) if x.isdigit() else x for x in items)
@@ -69,30 +69,63 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
         no_check:bool=False, # skip the check of the tiny zoo's accuracy on the world
         companions:str=None, # networks to add concept explanations and visualization checks for; 'none' for none (default: tiny_alexnet if in the study)
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
+        n_null:int=20, # random unit groups per cell size ablated as each cell's null (0: none)
+        max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
+        wait:bool=False, # if another run holds --out, wait for it instead of refusing
+        from_results:str=None, # rerun the study recorded in this results folder or store (--from works too); other study options are ignored
        ):
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
     from gridablate.networks import NETWORKS
-    from gridablate.study import Study, run_study, summarise, format_summary
+    from gridablate.study import Study, run_study, summarise, format_summary, stored_study
+    import torch
+    try: torch.device(device)
+    except (RuntimeError, ValueError): raise UsageError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N.") from None
+    if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
+    if max_memory is not None and not max_memory > 0: raise UsageError(f"--max_memory must be a positive number of GB, got {max_memory}.")
+    budget = None if max_memory is None else int(max_memory * 2**30)
+    if from_results is not None:
+        study, src = stored_study(from_results), Path(from_results)
+        if Path(out).resolve() in (src.resolve(), src.resolve().parent if src.suffix in (".zarr", ".nc") else None):
+            raise UsageError(f"--out is the stored study's own folder, so nothing would be recomputed: give --out a new folder.")
+        return _finish(study, Path(out), device, budget, wait, no_check, stored=from_results)
     if n_per_class < 5: raise UsageError(f"--n_per_class must be at least 5 (the probes are 5-fold cross-validated), got {n_per_class}.")
     if rows < 1 or cols < 1: raise UsageError(f"--rows and --cols must be at least 1, got {rows}x{cols}.")
-    import torch
-    if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
+    if not 0 <= seed < 2**32: raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {seed}.")
+    if n_null < 0 or fv_steps < 1: raise UsageError(f"--n_null must be at least 0 and --fv_steps at least 1, got {n_null} and {fv_steps}.")
+    kind, colon, where = source.partition(":")
+    if kind not in ("world", "imagenet", "imagenette", "folder") or (kind == "world") == bool(colon) or (colon and not where.strip()):
+        raise UsageError(f"--source {source!r}: use world, imagenet:PATH, imagenette:PATH or folder:PATH.")
     nets = _split_list(networks, NETWORKS, "networks")
     if companions is None: comp = [n for n in ("tiny_alexnet",) if n in nets]
     elif companions.strip().lower() == "none": comp = []
     else: comp = _split_list(companions, nets, "companion networks (networks of the study)")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers else None,
-                  rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps)
-    out = Path(out)
-    tiny = [n for n in nets if n in TINY_NETS]
-    if not no_check and tiny and source == "world":
+                  rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps, n_null=n_null)
+    return _finish(study, Path(out), device, budget, wait, no_check)
+
+def _finish(study, out:Path, device:str, budget, wait:bool, no_check:bool, stored=None):
+    "Check the zoo, run the study, print the summary; with `stored`, say whether the rerun reproduced it."
+    from gridablate.study import run_study, summarise, format_summary
+    tiny = [n for n in study.networks if n in TINY_NETS]
+    if not no_check and tiny and study.source == "world":
         out.mkdir(parents=True, exist_ok=True)
-        (out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, n_per_class, seed), indent=1) + "\n")
+        (out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, study.n_per_class, study.seed), indent=1) + "\n")
     t0 = time.time()
-    results = run_study(study, out, device=device)
+    results = run_study(study, out, device=device, max_memory=budget, wait=wait)
     print(f"\nresults: {out / 'results.zarr'}  ({time.time() - t0:.0f} s)")
     print(format_summary(summarise(results)))
+    if stored is not None: print(_compare(results, Path(stored)))
+
+def _compare(results, stored:Path)->str:
+    "Whether rerun `results` equal the stored ones, variable by variable."
+    from gridablate.store import read
+    path = stored / "results.zarr" if stored.is_dir() and stored.suffix != ".zarr" else stored
+    if not path.exists(): return f"no stored results at {path} to compare with"
+    old = read(path)
+    diff = [k for k in results.data_vars if k not in old or not results[k].equals(old[k])]
+    return (f"rerun reproduces {path}: every variable identical" if not diff else
+            f"rerun differs from {path} in: {', '.join(diff)} (other versions, weights or data? compare the 'fingerprints' and 'versions' attributes)")
 
 def _layers_of(name:str)->list:
     "Analysis layer names of a network, without building it."
@@ -124,6 +157,7 @@ def main():
         sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
     cmd = sys.argv.pop(1)
     sys.argv[0] = f"gridablate {cmd}"
+    sys.argv[1:] = ["--from_results" if a == "--from" else a for a in sys.argv[1:]]
     try: COMMANDS[cmd]()
     except (UsageError, GridablateError, FileNotFoundError) as e:
         print(f"gridablate {cmd}: error: {e}", file=sys.stderr)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np, torch, xarray as xr
 from pathlib import Path
 from .networks import Network, GridablateError, load_network
-from .activations import save, load, iter_batches
+from .activations import iter_batches
+from .store import write, read, problem
 from .concepts import explain_layer, cell_concepts
 from .visualize import path_check, cell_paths
 
@@ -77,10 +78,10 @@ def add_companions(results:xr.Dataset, # from `study.gather`: needs unit_sel_bin
             nets = {name: (net, masked, natural)}
         net, masked, natural = nets[name]
         path = None if out is None else Path(out) / "companions" / name / f"{layer}.nc"
-        if path is not None and path.exists(): u = load(path)
+        if path is not None and problem(path) is None: u = read(path)
         else:
             u = unit_companions(net, layer, masked, natural, study.fv_steps, seed=study.seed)
-            if path is not None: path.parent.mkdir(parents=True, exist_ok=True); save(u, path)
+            if path is not None: path.parent.mkdir(parents=True, exist_ok=True); write(u, path)
         i, j = list(results.network.values).index(name), list(results.layer.values).index(layer)
         n_units = u.sizes["unit"]
         for k, cls in enumerate(results["class"].values):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_study.ipynb 3
 from __future__ import annotations
-import dataclasses, json, zlib, numpy as np, torch, xarray as xr
+import dataclasses, hashlib, json, os, shutil, warnings, zlib, numpy as np, torch, xarray as xr
 from pathlib import Path
 from . import __version__
 from .networks import Network, GridablateError, load_network
@@ -12,10 +12,11 @@ from .activations import record, save, load, iter_batches
 from .grid import layer_grid, other_classes
 from .probe import probe_cells, contrast_images
 from .ablation import true_class_rank, logits_of, rank_deficits
+from .store import locked, write, read, problem
 
 # %% auto 0
-__all__ = ['analyse_cell_grid', 'study_tensors', 'analyse_network', 'gather', 'Study', 'study_images', 'run_study', 'summarise',
-           'format_summary']
+__all__ = ['analyse_cell_grid', 'study_tensors', 'analyse_network', 'gather', 'Study', 'stored_study', 'study_images',
+           'fingerprint', 'run_study', 'summarise', 'format_summary']
 
 # %% ../nbs/80_study.ipynb
 def analyse_cell_grid(net:Network, # the network
@@ -32,6 +33,7 @@ def analyse_cell_grid(net:Network, # the network
                       seed:int=0, # seeds every draw
                       batch_size:int=1024, # largest forward batch (images × masks)
                       n_null:int=20, # random unit groups per cell size ablated as the cells' null (0: none)
+                      max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
                      )->xr.Dataset:
     "Grid, probes and ablations of one layer for one target class."
     means = np.stack([acts[labels == c].mean(0) for c in class_ids], 1)       # (units, classes)
@@ -46,8 +48,9 @@ def analyse_cell_grid(net:Network, # the network
     sizes = sorted({len(u) for u in groups})
     rng = np.random.default_rng([seed, target_pos, zlib.crc32(layer.encode())])        # seeded by the unit of work
     nulls = [np.sort(rng.choice(len(sb), k, replace=False)) for k in sizes for _ in range(n_null)]
-    d = rank_deficits(net, images[idx], labels[idx], layer, groups + nulls, base_ranks[idx], batch_size)
-    d, d_null = d[:len(groups)], d[len(groups):, :len(pos)].mean(1).reshape(len(sizes), n_null)
+    d = rank_deficits(net, images[idx], labels[idx], layer, groups, base_ranks[idx], batch_size, max_memory)
+    d_null = (rank_deficits(net, images[pos], labels[pos], layer, nulls, base_ranks[pos], batch_size, max_memory).mean(1)
+              if n_null else np.zeros(0)).reshape(len(sizes), n_null)         # the null needs only the target images
     shape = (rows, cols)
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
     s, m = g.selectivity.values, g.magnitude.values
@@ -87,12 +90,25 @@ def _check_labels(net:Network, dataset, class_ids:list):
                                     "source's classes are not the network's (the generated world is for the tiny zoo, "
                                     "ImageNet sources for the torchvision networks)")
 
+def _check_finite(net:Network, acts:xr.Dataset, logits:torch.Tensor, layers:list):
+    "Refuse NaN or infinite activations or outputs: every rank and probe after them would be meaningless."
+    for l in layers:
+        a = acts.activation.sel(layer=l).values[:, :int(acts.n_units.sel(layer=l))]
+        if not np.isfinite(a).all():
+            bad = int((~np.isfinite(a)).any(1).sum())
+            raise GridablateError(f"{net.name} layer {l!r} gives NaN or infinite activations on {bad} of {len(a)} images: "
+                                  "check the weights and that the images are [0,1] RGB (the network normalises them itself)")
+    if not torch.isfinite(logits).all():
+        raise GridablateError(f"{net.name} gives NaN or infinite outputs on {int((~torch.isfinite(logits)).any(1).sum())} images: "
+                              "check the weights and the images")
+
 def analyse_network(net:Network, # the network
                     dataset, # its images: (image, label) with `.classes` and `.class_ids`
                     layers:list|None=None, # analysis layers (default: all)
                     done=lambda layer, pos: None, # returns a finished unit's Dataset to reuse it, or None
                     progress:bool=False, # show a progress bar
                     acts:xr.Dataset|None=None, # recorded activations to reuse (default: record them)
+                    tensors:tuple|None=None, # the dataset's (images, labels) if already loaded
                     **kw, # passed on to `analyse_cell_grid` (rows, cols, n_others, folds, seed, batch_size)
                    ):
     "Yield `(layer, class position, unit Dataset)` for every layer and class of one network."
@@ -104,8 +120,10 @@ def analyse_network(net:Network, # the network
     finished = {(l, p): done(l, p) for l in layers for p in range(len(class_ids))}
     if any(u is None for u in finished.values()):
         acts = record(net, dataset, layers, progress=progress) if acts is None else acts
-        images, labels = study_tensors(dataset)
-        base = true_class_rank(logits_of(net, images), labels)
+        images, labels = study_tensors(dataset) if tensors is None else tensors
+        logits = logits_of(net, images)
+        _check_finite(net, acts, logits, layers)
+        base = true_class_rank(logits, labels)
     bar = list(finished)
     if progress:
         from tqdm.auto import tqdm
@@ -165,6 +183,27 @@ class Study:
     fv_steps:int = 32 # feature-visualization optimisation steps
     n_null:int = 20 # random unit groups per cell size ablated as each cell's null (0: none)
     def to_json(self)->str: return json.dumps(dataclasses.asdict(self), sort_keys=True)
+    @classmethod
+    def from_json(cls, text:str)->Study:
+        "The study a `to_json` record describes."
+        try: cfg = json.loads(text)
+        except json.JSONDecodeError as e: raise GridablateError(f"the study record is not valid JSON ({e}): it was damaged") from None
+        if not isinstance(cfg, dict): raise GridablateError("the study record is not a JSON object: it was damaged")
+        unknown = sorted(set(cfg) - {f.name for f in dataclasses.fields(cls)})
+        if unknown: raise GridablateError(f"the study record has fields {unknown} this gridablate does not know: "
+                                          "it was made by a newer version, so upgrade gridablate to rerun it")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+
+def stored_study(path, # a study's output folder, or its results store
+                )->Study:
+    "The study recorded with stored results (`config.json` of the folder, or the store's `config` attribute)."
+    path = Path(path)
+    if (path / "config.json").is_file(): return Study.from_json((path / "config.json").read_text())
+    if path.suffix in (".zarr", ".nc") and path.exists():
+        with xr.open_zarr(path) if path.suffix == ".zarr" else xr.open_dataset(path, engine="scipy") as f:
+            if "config" not in f.attrs: raise GridablateError(f"{path} carries no study record (attribute 'config')")
+            return Study.from_json(f.attrs["config"])
+    raise FileNotFoundError(f"no study record at {path}: give a results folder (with config.json) or its results.zarr")
 
 def study_images(study:Study, size:int):
     "The study's image source at image side `size`."
@@ -187,48 +226,73 @@ def _claim(out:Path, study:Study):
     cfg = out / "config.json"
     if cfg.exists() and json.loads(cfg.read_text()) != json.loads(study.to_json()):
         raise GridablateError(f"{out} holds a study with another configuration ({cfg}): choose another output folder, or delete it to start over")
-    cfg.write_text(study.to_json() + "\n")
+    tmp = cfg.with_name("config.json.partial"); tmp.write_text(study.to_json() + "\n"); os.replace(tmp, cfg)
+
+def _reuse(out:Path, path:Path)->xr.Dataset|None:
+    "A finished piece if it is whole; a damaged one is reported, removed and so recomputed."
+    if not path.exists() and not path.with_name(path.name + ".sha256").exists(): return None
+    bad = problem(path)
+    if bad is None: return read(path)
+    if path.exists():
+        warnings.warn(f"{path.relative_to(out)}: {bad}; recomputing it")
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return None
+
+def fingerprint(*tensors)->str:
+    "SHA-256 of tensors' values (images, or a network's weights): what the results were computed from."
+    h = hashlib.sha256()
+    for t in tensors: h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 def run_study(study:Study, # what to run
               out, # output folder
               progress:bool=True, # progress bars
               device:str="cpu", # torch device
+              max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
+              wait:bool=False, # wait for another run on `out` to finish instead of refusing
              )->xr.Dataset:
     "Run (or resume) a study, write `out/results.zarr`, and return the results."
-    out = Path(out); _claim(out, study)
-    units, layers, classes, weights = {}, [], None, {}
-    for name in study.networks:
-        net = load_network(name, study.weights, device=device)
-        weights[name] = net.weights_id
-        ds = study_images(study, net.input_size)
-        names = [ds.classes[c] for c in ds.class_ids]
-        if classes is None: classes = names
-        elif names != classes: raise GridablateError("the networks see different classes: run them as separate studies")
-        net_layers = list(net.layers) if study.layers is None else [l for l in study.layers if l in net.layers]
-        if not net_layers: raise GridablateError(f"none of the layers {list(study.layers)} is in {name}: its layers are {list(net.layers)}")
-        layers += [l for l in net_layers if l not in layers]
-        def done(l, p):
-            path = _unit_path(out, name, l, p)
-            return load(path) if path.exists() else None
-        acts_path = out / "activations" / f"{name}.zarr"
-        if acts_path.exists(): acts = load(acts_path)
-        else:
-            acts = record(net, ds, net_layers, progress=progress)
-            acts.attrs.update(config=study.to_json(), gridablate_version=__version__, n_per_class=study.n_per_class, seed=study.seed)
-            acts_path.parent.mkdir(exist_ok=True); save(acts, acts_path)
-        for l, p, u in analyse_network(net, ds, net_layers, done, progress, acts, rows=study.rows, cols=study.cols,
-                                       n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null):
-            path = _unit_path(out, name, l, p)
-            if not path.exists(): path.parent.mkdir(parents=True, exist_ok=True); save(u, path)
-            units[(name, l, classes[p])] = u
-    attrs = {"config": study.to_json(), "weights": json.dumps(weights), "gridablate_version": __version__, "source": study.source,
-             "n_per_class": study.n_per_class, "seed": study.seed,
-             "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
-    results = gather(units, list(study.networks), layers, classes, attrs)
-    if study.companions:
-        from gridablate.companions import add_companions
-        results = add_companions(results, study, out, device, progress)
-    save(results, out / "results.zarr")
+    out = Path(out)
+    with locked(out, wait):
+        _claim(out, study)
+        for p in out.rglob("*.partial"): shutil.rmtree(p) if p.is_dir() else p.unlink()    # leftovers of a killed write
+        units, layers, classes, weights, prints = {}, [], None, {}, {}
+        for name in study.networks:
+            net = load_network(name, study.weights, device=device)
+            weights[name] = net.weights_id
+            ds = study_images(study, net.input_size)
+            names = [ds.classes[c] for c in ds.class_ids]
+            if classes is None: classes = names
+            elif names != classes: raise GridablateError("the networks see different classes: run them as separate studies")
+            net_layers = list(net.layers) if study.layers is None else [l for l in study.layers if l in net.layers]
+            if not net_layers: raise GridablateError(f"none of the layers {list(study.layers)} is in {name}: its layers are {list(net.layers)}")
+            layers += [l for l in net_layers if l not in layers]
+            tensors = study_tensors(ds)
+            prints[name] = {"images": fingerprint(*tensors), "weights": fingerprint(*net.module.state_dict().values())}
+            acts_path = out / "activations" / f"{name}.zarr"
+            acts = _reuse(out, acts_path)
+            if acts is None:
+                acts = record(net, ds, net_layers, progress=progress)
+                acts.attrs.update(config=study.to_json(), gridablate_version=__version__, n_per_class=study.n_per_class, seed=study.seed)
+                acts_path.parent.mkdir(exist_ok=True); write(acts, acts_path)
+            done = lambda l, p: _reuse(out, _unit_path(out, name, l, p))
+            for l, p, u in analyse_network(net, ds, net_layers, done, progress, acts, tensors, rows=study.rows, cols=study.cols,
+                                           n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null,
+                                           max_memory=max_memory):
+                path = _unit_path(out, name, l, p)
+                if problem(path): path.parent.mkdir(parents=True, exist_ok=True); write(u, path)
+                units[(name, l, classes[p])] = u
+        import platform, sklearn
+        attrs = {"config": study.to_json(), "weights": json.dumps(weights), "gridablate_version": __version__, "source": study.source,
+                 "n_per_class": study.n_per_class, "seed": study.seed, "fingerprints": json.dumps(prints),
+                 "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                                         "sklearn": sklearn.__version__, "xarray": xr.__version__}),
+                 "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
+        results = gather(units, list(study.networks), layers, classes, attrs)
+        if study.companions:
+            from gridablate.companions import add_companions
+            results = add_companions(results, study, out, device, progress)
+        write(results, out / "results.zarr")
     return results
 
 # %% ../nbs/80_study.ipynb

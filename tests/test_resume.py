@@ -5,7 +5,7 @@ import xarray as xr
 from gridablate.activations import load
 
 ARGS = ["run", "--networks", "tiny_alexnet", "--classes", "0,1,2,3", "--n_per_class", "10",
-        "--layers", "conv1,conv3,dense1", "--no_check"]
+        "--layers", "conv1,conv3,dense1", "--no_check", "--companions", "none"]
 EXE = str(Path(sys.executable).parent / "gridablate")
 
 def run(out, **kw): return subprocess.run([EXE, *ARGS, "--out", str(out)], capture_output=True, text=True, **kw)
