@@ -1,4 +1,4 @@
-"""A study killed mid-run and rerun gives results identical to an uninterrupted run."""
+"""A study killed at many moments and rerun gives results identical to an uninterrupted run; other studies are refused."""
 import os, signal, subprocess, sys, time
 from pathlib import Path
 import xarray as xr
@@ -10,21 +10,49 @@ EXE = str(Path(sys.executable).parent / "gridablate")
 
 def run(out, **kw): return subprocess.run([EXE, *ARGS, "--out", str(out)], capture_output=True, text=True, **kw)
 
-def test_killed_run_resumes_to_identical_results(tmp_path):
-    ref = run(tmp_path / "ref")
-    assert ref.returncode == 0, ref.stderr
-    out = tmp_path / "killed"
-    p = subprocess.Popen([EXE, *ARGS, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("units/*/*/*.nc"))) < 3: time.sleep(.05)
-    p.send_signal(signal.SIGKILL); p.wait()
-    n_done = len(list(out.glob("units/*/*/*.nc")))
-    assert 3 <= n_done < 12 and not (out / "results.zarr").exists()
-    again = run(out)
-    assert again.returncode == 0, again.stderr
-    xr.testing.assert_identical(load(out / "results.zarr"), load(tmp_path / "ref" / "results.zarr"))
-
 def test_other_configuration_in_same_folder_is_refused(tmp_path):
     assert run(tmp_path).returncode == 0
     r = subprocess.run([EXE, *ARGS, "--seed", "1", "--out", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "another configuration" in r.stderr and "Traceback" not in r.stderr
+
+def _child(argv):
+    "A study run in a forked child: it starts at once, with gridablate already imported."
+    import sys
+    from gridablate import cli
+    sys.argv = ["gridablate", *argv]
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+    cli.main()
+
+def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
+    "SIGKILL at 20+ moments spread over the study (the test picks them), then a final run: identical results."
+    import multiprocessing as mp, random
+    from gridablate.store import damaged
+    import gridablate.cli, gridablate.study                                  # imported here, so forked children start at once
+    args = ARGS + ["--n_null", "0"]                                          # 12 units of work, each quick
+    ref = subprocess.run([EXE, *args, "--out", str(tmp_path / "ref")], capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+    fork = mp.get_context("fork")
+    t0 = time.time(); p = fork.Process(target=_child, args=(args + ["--out", str(tmp_path / "timed")],)); p.start(); p.join()
+    total = time.time() - t0
+    assert p.exitcode == 0
+    print(f"an uninterrupted run takes {total:.1f} s")
+    rng, out, kills, moments, folders = random.Random(20221104), tmp_path / "killed0", 0, [], []
+    while kills < 20:
+        folders.append(out) if out not in folders else None
+        p = fork.Process(target=_child, args=(args + ["--out", str(out)],)); p.start()
+        at = rng.uniform(0.05, total)
+        p.join(at)
+        if p.is_alive():
+            os.kill(p.pid, signal.SIGKILL); p.join(); kills += 1
+            moments.append((round(at, 2), len(list(out.glob("units/*/*/*.nc")))))
+            assert not (out / "results.zarr").exists() or "results.zarr" not in damaged(out), "a half-written store is visible"
+            continue
+        assert p.exitcode == 0
+        out = tmp_path / f"killed{kills}"                                     # finished before the kill: start a fresh folder
+    print(f"{kills} kills at (seconds, units finished): {moments}")
+    assert len({m[1] for m in moments}) >= 5, moments                       # kills landed at many stages of the work
+    for d in folders:
+        again = subprocess.run([EXE, *args, "--out", str(d)], capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr
+        xr.testing.assert_identical(load(d / "results.zarr"), load(tmp_path / "ref" / "results.zarr"))
+        assert damaged(d) == {} and not list(d.rglob("*.partial"))
