@@ -5,6 +5,7 @@
 # %% ../nbs/30_data.ipynb 3
 from __future__ import annotations
 import hashlib, os, re, shutil, tarfile, tempfile, urllib.request, warnings, zlib
+from importlib import resources
 from pathlib import Path
 from typing import Sequence
 import numpy as np, scipy.io, torch
@@ -20,8 +21,8 @@ __all__ = ['IMAGENET_WNIDS', 'IMAGENET_CLASSES', 'PAPER_NAMED', 'PAPER_SEED', 'P
 
 # %% ../nbs/30_data.ipynb
 def _data_file(name:str)->Path:
-    "A file shipped in `gridablate/data/`."
-    return Path(__file__).parent / 'data' / name
+    "A file shipped in `gridablate/data/`, looked up in the installed package (so the notebook finds it too)."
+    return Path(resources.files('gridablate')) / 'data' / name
 
 def _read_wnids()->tuple[str, ...]:
     lines = _data_file('imagenet_wnids.txt').read_text().splitlines()

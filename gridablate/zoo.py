@@ -5,6 +5,7 @@
 # %% ../nbs/10_zoo.ipynb 3
 from __future__ import annotations
 import json, torch, torch.nn as nn
+from importlib import resources
 from pathlib import Path
 from safetensors.torch import load_file
 
@@ -113,7 +114,7 @@ TINY_LAYERS = {
     "tiny_vgg": ["block1", "block2", "block3", "dense1", "dense2"],
     "tiny_mobilenet": [f"features.{k}" for k in range(1, 10)],
     "tiny_resnet": [f"layer{s}.{b}" for s in (1, 2, 3) for b in (0, 1)]}
-WEIGHTS_DIR = Path(__file__).parent / "weights" if "__file__" in globals() else Path("../gridablate/weights")
+WEIGHTS_DIR = Path(resources.files("gridablate")) / "weights"  # the shipped weights, inside the installed package
 
 def _check_tiny(name):
     if name not in _ARCH: raise ValueError(f"Unknown tiny network {name!r}: use one of {list(TINY_NETS)}.")

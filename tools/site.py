@@ -1,5 +1,6 @@
-"""Build the docs as a static site that works offline: `python tools/site.py [OUT] [--force]` (default `_docs/`;
-`--force` reprocesses every notebook instead of reusing nbdev's `_proc/` cache).
+"""Build the docs as a static site that works offline: `python tools/site.py [OUT] [--force] [--workers=N]` (default
+`_docs/`; `--force` reprocesses every notebook instead of reusing nbdev's `_proc/` cache; notebooks are processed in
+N processes at once, default 2).
 
 The notebooks are processed by nbdev's own processors (`nbdev.processors.FilterDefaults`, what `nbdev_proc_nbs` and
 `nbdev_docs` use), cached in `_proc/` like nbdev does, so `#| hide`, `#| export`, `#| echo: false` and `show_doc` come
@@ -39,35 +40,80 @@ def _filters(problems:list):
         def base_procs(self): return [tolerant_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
     return Filters()
 
+def process_one(src:Path, # a notebook
+                dst:Path, # where its processed copy goes
+               )->list[str]:
+    "Process one notebook as `nbdev_docs` does (cells run from the notebook's folder); returns the cells that failed."
+    from execnb.nbio import read_nb, write_nb
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    nb, cwd, found = read_nb(src), os.getcwd(), []
+    os.environ["IN_TEST"] = "1"  # as nbdev's own driver does while processing
+    try:
+        os.chdir(src.parent)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _filters(found)(nb)
+    finally:
+        os.chdir(cwd); os.environ.pop("IN_TEST", None)
+    write_nb(nb, dst)
+    return found
+
+def _worker(todo, done, threads):
+    "Forked worker: process notebooks from the `todo` queue until None, reporting (index, problems or error) to `done`."
+    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ.setdefault(v, str(threads))
+    if "torch" in sys.modules: sys.modules["torch"].set_num_threads(threads)   # imported before the fork: share the cores
+    while (job := todo.get()) is not None:
+        i, src, dst = job
+        try: done.put((i, process_one(src, dst), None))
+        except BaseException as e: done.put((i, None, f"{type(e).__name__}: {e}"))
+
+def _in_parallel(jobs:list, workers:int)->list:
+    """`process_one` over `jobs` [(src, dst)] in `workers` forked processes, which take the next notebook as they
+    finish one (as nbdev's `proc_nbs` shares notebooks among its workers); returns the problems in `jobs` order."""
+    import multiprocessing as mp, queue
+    ctx = mp.get_context("fork")   # the children inherit this module: nothing needs to be importable by name
+    todo, done = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(todo, done, max(1, (os.cpu_count() or 1) // workers))) for _ in range(workers)]
+    for p in procs: p.start()   # before anything is queued: no queue thread exists yet when they fork
+    for i, job in enumerate(jobs): todo.put((i, *job))
+    for p in procs: todo.put(None)
+    out = [None] * len(jobs)
+    try:
+        for _ in jobs:
+            while True:
+                try: i, found, err = done.get(timeout=1); break
+                except queue.Empty:
+                    if all(p.exitcode is not None for p in procs): raise RuntimeError("the notebook workers died")
+            if err: raise RuntimeError(f"processing {jobs[i][0]} failed: {err}")
+            out[i] = found
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive(): p.kill()
+    return out
+
 def process(nbs:Path, # the notebooks folder
             proc:Path, # where processed notebooks go (nbdev uses `_proc/`)
             force:bool=False, # reprocess even if the cached copy is newer than the notebook
+            workers:int|None=None, # processes to run notebooks in (default: 2, or 1 where `fork` is unavailable)
            )->tuple[list[Path], dict]:
     """Process every page with nbdev's docs processors into `proc`, reusing cached results. Returns the processed
     paths and {notebook: [cells nbdev could not execute]}: `nbdev_docs` stops at the first such cell, this build
-    goes on (a cell that fails there is one mixing imports with other code, or exported code needing `__file__`)."""
-    from execnb.nbio import read_nb, write_nb
-    out, problems = [], {}
+    goes on (a cell that fails there is one mixing imports with other code, or exported code needing `__file__`).
+    Notebooks are processed `workers` at a time in forked processes, as `nbdev_proc_nbs` spreads them over its own."""
+    import multiprocessing as mp
+    rels, found = pages(nbs), {}
     log = proc / "_problems.json"
     old = json.loads(log.read_text()) if log.exists() and not force else {}
-    for rel in pages(nbs):
-        src, dst = nbs / rel, proc / rel
-        out.append(dst)
-        if not force and dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
-            if old.get(str(rel)): problems[str(rel)] = old[str(rel)]
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        nb, cwd, found = read_nb(src), os.getcwd(), []
-        os.environ["IN_TEST"] = "1"  # as nbdev's own driver does while processing
-        try:
-            os.chdir(src.parent)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                _filters(found)(nb)
-        finally:
-            os.chdir(cwd); os.environ.pop("IN_TEST", None)
-        write_nb(nb, dst)
-        if found: problems[str(rel)] = found
+    jobs = [rel for rel in rels if force or not (proc / rel).exists()
+            or (proc / rel).stat().st_mtime < (nbs / rel).stat().st_mtime]
+    found.update({str(rel): old.get(str(rel), []) for rel in rels if rel not in jobs})
+    if workers is None: workers = 2 if "fork" in mp.get_all_start_methods() else 1
+    args = [(nbs / rel, proc / rel) for rel in jobs]
+    new = _in_parallel(args, min(workers, len(jobs))) if min(workers, len(jobs)) > 1 else [process_one(*a) for a in args]
+    found.update({str(rel): f for rel, f in zip(jobs, new)})
+    out, problems = [proc / rel for rel in rels], {str(rel): found[str(rel)] for rel in rels if found[str(rel)]}
+    proc.mkdir(parents=True, exist_ok=True)
     log.write_text(json.dumps(problems, indent=1) + "\n")
     return out, problems
 
@@ -253,11 +299,12 @@ def build(out:Path=ROOT / "_docs", # the site folder (replaced)
           nbs:Path=ROOT / "nbs", # the notebooks
           proc:Path=ROOT / "_proc", # nbdev's processing cache
           force:bool=False, # reprocess every notebook
+          workers:int|None=None, # processes to run notebooks in (default: 2 where processes can fork)
           processed:bool=True, # False: render the notebooks as they are, without nbdev's processing (for tests)
          )->list[dict]:
     "Process and render the whole site into `out`; writes `out/pages.json` and returns the same manifest."
     cfg = _config()
-    files, problems = process(nbs, proc, force) if processed else ([nbs / p for p in pages(nbs)], {})
+    files, problems = process(nbs, proc, force, workers) if processed else ([nbs / p for p in pages(nbs)], {})
     keep = out / "_screenshots"
     if out.exists():
         for p in out.iterdir():
@@ -282,7 +329,8 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     out = Path(args[0]) if args else ROOT / "_docs"
     t0 = time.time()
-    m = build(out, force="--force" in sys.argv)
+    n = [int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--workers=")]
+    m = build(out, force="--force" in sys.argv, workers=n[-1] if n else None)
     for p in m:
         for x in p["nbdev_problems"]: print(f"warning: nbdev_docs would stop at {p['source']} {x}", file=sys.stderr)
     print(f"{len(m)} pages, {sum(p['charts'] for p in m)} charts -> {out} in {time.time() - t0:.1f} s")
