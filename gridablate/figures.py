@@ -10,12 +10,14 @@ import numpy as np, pandas as pd, xarray as xr, altair as alt
 __all__ = ['MEASURES', 'MEAN', 'figure1', 'grid_table', 'grid_panel', 'figure2', 'figure3', 'linked_view']
 
 # %% ../nbs/85_figures.ipynb
-MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit", "offtarget_deficit": "off-target deficit"}
+MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit", "offtarget_deficit": "off-target deficit",
+            "concept_iou": "concept IoU", "concept_explained": "units explained", "fv_similarity": "visualization path similarity",
+            "fv_pass_rate": "visualizations passing"}   # the last four: the companions (`gridablate.companions`), where computed
 
 def _check_measure(measure:str):
     if measure not in MEASURES: raise ValueError(f"Unknown measure {measure!r}: use one of {list(MEASURES)}.")
 
-def _scheme(measure:str)->str: return "viridis" if measure == "probe_accuracy" else "magma"
+def _scheme(measure:str)->str: return "magma" if measure.endswith("deficit") else "viridis"
 
 # %% ../nbs/85_figures.ipynb
 def figure1(results:xr.Dataset, # from `run_study`
