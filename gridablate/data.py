@@ -4,6 +4,7 @@
 
 # %% ../nbs/30_data.ipynb 3
 from __future__ import annotations
+from .networks import GridablateError
 import hashlib, os, re, shutil, tarfile, tempfile, urllib.request, warnings, zlib
 from importlib import resources
 from pathlib import Path
@@ -39,13 +40,13 @@ def imagenet_index(c:int|str, # an index 0..999, a WordNet id ('n01534433') or a
     "The ImageNet class index of `c`."
     if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
         if 0 <= c < 1000: return int(c)
-        raise ValueError(f"ImageNet class index {c} is out of range: use 0..999")
+        raise GridablateError(f"ImageNet class index {c} is out of range: use 0..999")
     if str(c) in _WNID_INDEX: return _WNID_INDEX[str(c)]
     if str(c) in _NAME_INDEX: return _NAME_INDEX[str(c)]
     hits = [i for i, n in enumerate(IMAGENET_CLASSES) if n.lower() == str(c).lower()]
     if len(hits) == 1: return hits[0]
-    if hits: raise ValueError(f"{c!r} matches {[IMAGENET_CLASSES[i] for i in hits]} (classes {hits}): spell it exactly")
-    raise ValueError(f"{c!r} is not an ImageNet class index, WordNet id or name: see IMAGENET_CLASSES, IMAGENET_WNIDS")
+    if hits: raise GridablateError(f"{c!r} matches {[IMAGENET_CLASSES[i] for i in hits]} (classes {hits}): spell it exactly")
+    raise GridablateError(f"{c!r} is not an ImageNet class index, WordNet id or name: see IMAGENET_CLASSES, IMAGENET_WNIDS")
 
 # %% ../nbs/30_data.ipynb
 PAPER_NAMED = (13, 109, 453)  # junco, brain coral, bookcase: the classes the paper names
@@ -57,7 +58,7 @@ def paper_classes(n:int, # how many classes, the three named ones included
                  )->tuple[int, ...]:
     "The paper's three named classes plus `n - 3` drawn from `pool` with `seed`, in ascending index order."
     rest = sorted(set(range(1000) if pool is None else map(int, pool)) - set(PAPER_NAMED))
-    if not 3 <= n <= len(rest) + 3: raise ValueError(f"n={n} must lie between 3 and {len(rest) + 3}")
+    if not 3 <= n <= len(rest) + 3: raise GridablateError(f"n={n} must lie between 3 and {len(rest) + 3}")
     drawn = np.random.default_rng(seed).choice(rest, n - 3, replace=False)
     return tuple(sorted(PAPER_NAMED + tuple(int(i) for i in drawn)))
 
@@ -79,7 +80,7 @@ def load_image(path:str|Path, # an image file
 
 # %% ../nbs/30_data.ipynb
 def _positive(v:int, name:str)->int:
-    if int(v) != v or v <= 0: raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if int(v) != v or v <= 0: raise GridablateError(f"{name} must be a positive integer, got {v!r}")
     return int(v)
 
 class ImageList(Dataset):
@@ -89,7 +90,7 @@ class ImageList(Dataset):
                  classes:Sequence[str], # readable class names, index = label
                  size:int=224, # side of the square images
                 ):
-        if len(paths) != len(targets): raise ValueError(f"{len(paths)} paths but {len(targets)} targets")
+        if len(paths) != len(targets): raise GridablateError(f"{len(paths)} paths but {len(targets)} targets")
         self.paths, self.targets = [Path(p) for p in paths], [int(t) for t in targets]
         self.classes, self.size = list(classes), _positive(size, 'size')
     def __len__(self): return len(self.paths)
@@ -123,7 +124,7 @@ def _draw(groups:dict[str, list[Path]], # class name -> its files
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable or non-image file(s) and drew others in their place: "
                       + ', '.join(map(str, skipped[:3])) + (' ...' if len(skipped) > 3 else ''), stacklevel=3)
-    if short: raise ValueError(f"too few usable images for n_per_class={n}: class {'; class '.join(short)}. "
+    if short: raise GridablateError(f"too few usable images for n_per_class={n}: class {'; class '.join(short)}. "
                                "Pass a smaller n_per_class or add images to the class.")
     return chosen
 
@@ -163,13 +164,13 @@ class ImageFolderSource(ImageList):
 def _pick_folders(root:Path, classes:Sequence[str]|None)->list[str]:
     avail = _subdirs(root)
     if classes is None:
-        if not avail: raise ValueError(f"no class folders in {root}: expected {root}/<class>/<image files>")
+        if not avail: raise GridablateError(f"no class folders in {root}: expected {root}/<class>/<image files>")
         return avail
     names = [str(c) for c in classes]
-    if not names: raise ValueError("classes is empty: pass None to use every class folder, or a list of folder names")
-    if len(set(names)) < len(names): raise ValueError(f"classes lists a folder twice: {names}")
+    if not names: raise GridablateError("classes is empty: pass None to use every class folder, or a list of folder names")
+    if len(set(names)) < len(names): raise GridablateError(f"classes lists a folder twice: {names}")
     unknown = [c for c in names if c not in avail]
-    if unknown: raise ValueError(f"no folder {unknown} in {root}; available: {_few(avail) or 'none'}")
+    if unknown: raise GridablateError(f"no folder {unknown} in {root}; available: {_few(avail) or 'none'}")
     return names
 
 # %% ../nbs/30_data.ipynb
@@ -203,7 +204,7 @@ def _imagenet_list(folder:Path, wnids:list[str], groups:dict|None, n:int, size:i
     "Images of `wnids` (from `groups`, or from wnid subfolders of `folder`) labelled by ImageNet index."
     if groups is None:
         missing = [w + _readable(w) for w in wnids if not (folder/w).is_dir()]
-        if missing: raise ValueError(f"no folder for class {', '.join(missing)} in {folder}")
+        if missing: raise GridablateError(f"no folder for class {', '.join(missing)} in {folder}")
         groups = {w: _files(folder/w) for w in wnids}
     chosen = _draw(groups, _positive(n, 'n_per_class'), seed)
     return ImageList([p for w in wnids for p in chosen[w]], [_WNID_INDEX[w] for w in wnids for _ in chosen[w]],
@@ -211,8 +212,8 @@ def _imagenet_list(folder:Path, wnids:list[str], groups:dict|None, n:int, size:i
 
 def _wnids_of(classes:Sequence[int|str])->list[str]:
     ids = [imagenet_index(c) for c in classes]
-    if not ids: raise ValueError("classes is empty: pass ImageNet indices, WordNet ids or names")
-    if len(set(ids)) < len(ids): raise ValueError(f"classes lists a class twice: {ids}")
+    if not ids: raise GridablateError("classes is empty: pass ImageNet indices, WordNet ids or names")
+    if len(set(ids)) < len(ids): raise GridablateError(f"classes lists a class twice: {ids}")
     return [IMAGENET_WNIDS[i] for i in ids]
 
 def imagenet_val(root:str|Path, # folder of validation images: wnid subfolders, or flat ILSVRC2012_val_*.JPEG
@@ -250,7 +251,7 @@ def _fetch(url:str, dest:Path, md5:str):
     try:
         with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(url, timeout=60) as r: shutil.copyfileobj(r, f, 1 << 20)
         if (got := _md5(Path(part))) != md5:
-            raise ValueError(f"md5 of {url} is {got}, expected {md5}: the download is corrupt or not the published "
+            raise GridablateError(f"md5 of {url} is {got}, expected {md5}: the download is corrupt or not the published "
                              "archive. Try again; with a url of your own, pass its md5.")
         os.replace(part, dest)
     finally:
@@ -262,7 +263,7 @@ def _extract(archive:Path, dest:Path):
         members = tf.getmembers()
         bad = [m.name for m in members if Path(m.name).is_absolute() or '..' in Path(m.name).parts
                or not (m.isfile() or m.isdir())]
-        if bad: raise ValueError(f"refusing to extract {archive}: unsafe member(s) {bad[:3]}")
+        if bad: raise GridablateError(f"refusing to extract {archive}: unsafe member(s) {bad[:3]}")
         tmp = Path(tempfile.mkdtemp(dir=dest, prefix='.extract-'))
         try:
             tf.extractall(tmp, members, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
@@ -276,7 +277,7 @@ def download_imagenette(dest:str|Path, # folder to download into (created if mis
                         md5:str|None=None, # its md5 (default: the published one for `size`)
                        )->Path:
     "Download, verify and extract Imagenette into `dest`; returns the extracted folder (holding train/ and val/)."
-    if size not in IMAGENETTE: raise ValueError(f"size={size!r}: choose one of {list(IMAGENETTE)}")
+    if size not in IMAGENETTE: raise GridablateError(f"size={size!r}: choose one of {list(IMAGENETTE)}")
     url, md5 = url or IMAGENETTE[size][0], (md5 or IMAGENETTE[size][1]).lower()
     dest = Path(dest).expanduser(); dest.mkdir(parents=True, exist_ok=True)
     archive = dest/Path(urllib.request.urlparse(url).path).name
@@ -296,7 +297,7 @@ def imagenette(root:str|Path, # the extracted imagenette2-* folder (what downloa
                seed:int=0, # seed of the draw
               )->ImageList:
     "Imagenette images of `split`, labelled by ImageNet index."
-    if split not in ('train', 'val'): raise ValueError(f"split={split!r}: choose 'train' or 'val'")
+    if split not in ('train', 'val'): raise GridablateError(f"split={split!r}: choose 'train' or 'val'")
     root = _existing_dir(root)
     if not (root/split).is_dir():
         inner = [d for d in root.glob('imagenette2*') if (d/split).is_dir()]

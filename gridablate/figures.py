@@ -4,6 +4,7 @@
 
 # %% ../nbs/85_figures.ipynb 3
 from __future__ import annotations
+from .networks import GridablateError
 import numpy as np, pandas as pd, xarray as xr, altair as alt
 
 # %% auto 0
@@ -15,7 +16,7 @@ MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit", 
             "fv_pass_rate": "visualizations passing"}   # the last four: the companions (`gridablate.companions`), where computed
 
 def _check_measure(measure:str):
-    if measure not in MEASURES: raise ValueError(f"Unknown measure {measure!r}: use one of {list(MEASURES)}.")
+    if measure not in MEASURES: raise GridablateError(f"Unknown measure {measure!r}: use one of {list(MEASURES)}.")
 
 def _scheme(measure:str)->str: return "magma" if measure.endswith("deficit") else "viridis"
 
@@ -107,9 +108,9 @@ def linked_view(results:xr.Dataset, # from `run_study`
                )->alt.HConcatChart:
     "Probe and ablation grids of one layer sharing a cell selection, with the selected cell's units listed."
     for dim, v in (("network", network), ("layer", layer), ("class", target)):
-        if v not in results[dim].values: raise ValueError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
+        if v not in results[dim].values: raise GridablateError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
     n = int(results.layer_units.sel(network=network, layer=layer))
-    if n == 0: raise ValueError(f"{network} has no layer {layer!r}: use one of its layers.")
+    if n == 0: raise GridablateError(f"{network} has no layer {layer!r}: use one of its layers.")
     r = results.sel(network=network, layer=layer).sel({"class": target})
     cells = r[["probe_accuracy", "rank_deficit", "n_units"]].to_dataframe().reset_index()[["sel_bin", "mag_bin", "probe_accuracy", "rank_deficit", "n_units"]]
     top = cells.loc[cells.rank_deficit.idxmax()]

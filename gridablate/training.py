@@ -4,6 +4,7 @@
 
 # %% ../nbs/15_training.ipynb 3
 from __future__ import annotations
+from .networks import GridablateError
 import json, time, platform, torch, torch.nn as nn, torch.nn.functional as F
 from pathlib import Path
 from safetensors.torch import save_file
@@ -50,7 +51,7 @@ def train_tiny(name:str, # one of `TINY_NETS`
               ):
     "Train a tiny network on the generated world; returns the trained net (eval mode) and its training record."
     epochs = DEFAULT_EPOCHS[name] if epochs is None else epochs
-    if epochs < 1 or pool < batch_size: raise ValueError("Need epochs >= 1 and pool >= batch_size.")
+    if epochs < 1 or pool < batch_size: raise GridablateError("Need epochs >= 1 and pool >= batch_size.")
     x, y = world_tensors("train", pool)
     torch.manual_seed(seed)
     net, order = tiny_net(name), torch.Generator().manual_seed(seed)

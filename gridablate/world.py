@@ -4,6 +4,7 @@
 
 # %% ../nbs/00_world.ipynb 3
 from __future__ import annotations
+from .networks import GridablateError
 import numpy as np, torch
 from torch.utils.data import Dataset
 
@@ -105,10 +106,10 @@ def world_batch(split:str, # 'train', 'val' or 'test'
                 chunk:int=512, # images rendered per vectorised step (bounds memory)
                ):
     "Images (N,size,size,3) uint8, labels (N,) int and concept masks (N,C,size,size) bool of the world."
-    if split not in SPLITS: raise ValueError(f"Unknown split {split!r}: use one of {list(SPLITS)}.")
-    if size < 8: raise ValueError(f"Image size {size} is too small to draw patterns: use size >= 8.")
+    if split not in SPLITS: raise GridablateError(f"Unknown split {split!r}: use one of {list(SPLITS)}.")
+    if size < 8: raise GridablateError(f"Image size {size} is too small to draw patterns: use size >= 8.")
     idx = [int(i) for i in idx]
-    if any(i < 0 for i in idx): raise ValueError("Image indices must be >= 0.")
+    if any(i < 0 for i in idx): raise GridablateError("Image indices must be >= 0.")
     if not idx: return (np.zeros((0, size, size, 3), np.uint8), np.zeros(0, int),
                         np.zeros((0, len(CONCEPTS), size, size), bool))
     parts = [_render([_factors(seed, split, i, size) for i in idx[k:k + chunk]], size)
@@ -126,11 +127,11 @@ class WorldDataset(Dataset):
                  seed:int=0, # world seed
                  masks:bool=False, # also return the (C,size,size) concept masks
                 ):
-        if split not in SPLITS: raise ValueError(f"Unknown split {split!r}: use one of {list(SPLITS)}.")
-        if n_per_class < 1: raise ValueError(f"n_per_class must be at least 1, got {n_per_class}.")
+        if split not in SPLITS: raise GridablateError(f"Unknown split {split!r}: use one of {list(SPLITS)}.")
+        if n_per_class < 1: raise GridablateError(f"n_per_class must be at least 1, got {n_per_class}.")
         ids = range(len(CLASSES)) if classes is None else [_class_id(c) for c in classes]
-        if not len(ids): raise ValueError("The class list is empty: pass at least one class, or None for all.")
-        if len(set(ids)) != len(ids): raise ValueError(f"Duplicate classes in {list(classes)}: list each once.")
+        if not len(ids): raise GridablateError("The class list is empty: pass at least one class, or None for all.")
+        if len(set(ids)) != len(ids): raise GridablateError(f"Duplicate classes in {list(classes)}: list each once.")
         self.split, self.size, self.seed, self.return_masks = split, size, seed, masks
         self.classes, self.class_ids = list(CLASSES), list(ids)
         self.indices = [c + len(CLASSES) * j for c in self.class_ids for j in range(n_per_class)]
@@ -149,4 +150,4 @@ def _class_id(c):
     "A world class index from a name or an index, with an error that lists the names."
     if isinstance(c, (int, np.integer)) and 0 <= c < len(CLASSES): return int(c)
     if c in CLASSES: return CLASSES.index(c)
-    raise ValueError(f"Unknown world class {c!r}: use an index 0..{len(CLASSES)-1} or one of {list(CLASSES)}.")
+    raise GridablateError(f"Unknown world class {c!r}: use an index 0..{len(CLASSES)-1} or one of {list(CLASSES)}.")

@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_zoo.ipynb 3
 from __future__ import annotations
+from .networks import GridablateError
 import json, torch, torch.nn as nn
 from importlib import resources
 from pathlib import Path
@@ -117,7 +118,7 @@ TINY_LAYERS = {
 WEIGHTS_DIR = Path(resources.files("gridablate")) / "weights"  # the shipped weights, inside the installed package
 
 def _check_tiny(name):
-    if name not in _ARCH: raise ValueError(f"Unknown tiny network {name!r}: use one of {list(TINY_NETS)}.")
+    if name not in _ARCH: raise GridablateError(f"Unknown tiny network {name!r}: use one of {list(TINY_NETS)}.")
 
 def tiny_net(name:str, # one of `TINY_NETS`
              n_classes:int=24, # outputs
