@@ -16,7 +16,7 @@ from .study import (Study, analyse_cell_grid, study_images, study_tensors, prepa
 __all__ = ['worker_network', 'worker_inputs', 'layer_activations', 'compute_unit', 'run_distributed']
 
 # %% ../nbs/84_distributed.ipynb
-_NETS, _INPUTS, _ACTS = {}, {}, {}                 # per worker process: networks, study images, open activation stores
+_NETS, _INPUTS, _ACTS = {}, {}, {}                 # per worker process: networks, study images, the last layer read
 
 def worker_network(name:str, # network name
                    weights:str, # its weights ('pretrained', 'random' or a file)
@@ -50,10 +50,11 @@ def layer_activations(path, # a sealed activation store `activations/NETWORK.zar
     path = Path(path); now = path.with_name(path.name + ".sha256")
     if not now.exists() or now.read_text().strip() != seal:
         raise GridablateError(f"{path} changed after the run started (its checksum differs): run the study again")
-    key = (str(path), seal)
-    if key not in _ACTS: _ACTS.clear(); _ACTS[key] = xr.open_zarr(path, consolidated=True, chunks=None)   # no Dask arrays inside a task
-    acts = _ACTS[key]
-    a = acts.activation.sel(layer=layer).values[:, :int(acts.n_units.sel(layer=layer))]
+    key = (str(path), seal, layer)
+    if key not in _ACTS:                           # keep the last layer read: a worker's units of one layer read it once
+        acts = xr.open_zarr(path, consolidated=True, chunks=None)                     # no Dask arrays inside a task
+        _ACTS.clear(); _ACTS[key] = acts.activation.sel(layer=layer).values[:, :int(acts.n_units.sel(layer=layer))]
+    a = _ACTS[key]
     if not np.isfinite(a).all():
         raise GridablateError(f"layer {layer!r} gives NaN or infinite activations on {int((~np.isfinite(a)).any(1).sum())} "
                               f"of {len(a)} images: check the weights and that the images are [0,1] RGB")
