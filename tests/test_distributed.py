@@ -53,6 +53,13 @@ def test_distributed_equals_single_process_and_uses_both_workers(cluster, refere
     assert json.loads((tmp_path / "distributed.json").read_text()) == []          # resumed: nothing left to submit
     xr.testing.assert_identical(again, reference)
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+def test_cuda_device_passes_through(cluster, reference, tmp_path):
+    client, _ = cluster
+    res = run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address, device="cuda", progress=False)
+    xr.testing.assert_allclose(res.probe_accuracy, reference.probe_accuracy)      # GPU arithmetic may differ in the last bits
+    assert len(json.loads((tmp_path / "distributed.json").read_text())) == N_UNITS
+
 def test_worker_killed_mid_study_still_completes(cluster, reference, tmp_path):
     client, procs = cluster
     box, addr = {}, {n: a for a, n in _names(client).items()}["wB"]
