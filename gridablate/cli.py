@@ -73,6 +73,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
         max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
         from_results:str=None, # rerun the study recorded in this results folder or store (--from works too); other study options are ignored
+        scheduler:str=None, # spread the units over Dask workers: 'local' (a cluster on this machine) or tcp://HOST:PORT of a running scheduler
        ):
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
     from gridablate.networks import NETWORKS
@@ -83,11 +84,13 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
     if max_memory is not None and not max_memory > 0: raise UsageError(f"--max_memory must be a positive number of GB, got {max_memory}.")
     budget = None if max_memory is None else int(max_memory * 2**30)
+    if scheduler is not None and scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "ucx://")):
+        raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler such as tcp://HOST:8786.")
     if from_results is not None:
         study, src = stored_study(from_results), Path(from_results)
         if Path(out).resolve() in (src.resolve(), src.resolve().parent if src.suffix in (".zarr", ".nc") else None):
             raise UsageError(f"--out is the stored study's own folder, so nothing would be recomputed: give --out a new folder.")
-        return _finish(study, Path(out), device, budget, wait, no_check, stored=from_results)
+        return _finish(study, Path(out), device, budget, wait, no_check, stored=from_results, scheduler=scheduler)
     if n_per_class < 5: raise UsageError(f"--n_per_class must be at least 5 (the probes are 5-fold cross-validated), got {n_per_class}.")
     if rows < 1 or cols < 1: raise UsageError(f"--rows and --cols must be at least 1, got {rows}x{cols}.")
     if not 0 <= seed < 2**32: raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {seed}.")
@@ -102,17 +105,20 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers else None,
                   rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps, n_null=n_null)
-    return _finish(study, Path(out), device, budget, wait, no_check)
+    return _finish(study, Path(out), device, budget, wait, no_check, scheduler=scheduler)
 
-def _finish(study, out:Path, device:str, budget, wait:bool, no_check:bool, stored=None):
-    "Check the zoo, run the study, print the summary; with `stored`, say whether the rerun reproduced it."
+def _finish(study, out:Path, device:str, budget, wait:bool, no_check:bool, stored=None, scheduler=None):
+    "Check the zoo, run the study (on Dask workers with `scheduler`), print the summary; with `stored`, say whether the rerun reproduced it."
     from gridablate.study import run_study, summarise, format_summary
     tiny = [n for n in study.networks if n in TINY_NETS]
     if not no_check and tiny and study.source == "world":
         out.mkdir(parents=True, exist_ok=True)
         (out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, study.n_per_class, study.seed), indent=1) + "\n")
     t0 = time.time()
-    results = run_study(study, out, device=device, max_memory=budget, wait=wait)
+    if scheduler is None: results = run_study(study, out, device=device, max_memory=budget, wait=wait)
+    else:
+        from gridablate.distributed import run_distributed
+        results = run_distributed(study, out, scheduler, device=device, max_memory=budget, wait=wait)
     print(f"\nresults: {out / 'results.zarr'}  ({time.time() - t0:.0f} s)")
     print(format_summary(summarise(results)))
     if stored is not None: print(_compare(results, Path(stored)))

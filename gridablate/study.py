@@ -16,7 +16,7 @@ from .store import locked, write, read, problem
 
 # %% auto 0
 __all__ = ['analyse_cell_grid', 'study_tensors', 'analyse_network', 'gather', 'Study', 'stored_study', 'study_images',
-           'fingerprint', 'run_study', 'summarise', 'format_summary']
+           'fingerprint', 'prepare_network', 'run_study', 'summarise', 'format_summary']
 
 # %% ../nbs/80_study.ipynb
 def analyse_cell_grid(net:Network, # the network
@@ -244,6 +244,60 @@ def fingerprint(*tensors)->str:
     for t in tensors: h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
+def prepare_network(study:Study, # the study
+                    out:Path, # its output folder (the caller holds its lock)
+                    name:str, # one of `study.networks`
+                    device:str="cpu", # torch device
+                    progress:bool=False, # progress bars
+                   )->dict:
+    "Load one network of a study, its images and layers, and record its activations once (`out/activations/NAME.zarr`, sealed)."
+    net = load_network(name, study.weights, device=device)
+    ds = study_images(study, net.input_size)
+    net_layers = list(net.layers) if study.layers is None else [l for l in study.layers if l in net.layers]
+    if not net_layers: raise GridablateError(f"none of the layers {list(study.layers)} is in {name}: its layers are {list(net.layers)}")
+    tensors = study_tensors(ds)
+    acts_path = out / "activations" / f"{name}.zarr"
+    acts = _reuse(out, acts_path)
+    if acts is None:
+        acts = record(net, ds, net_layers, progress=progress)
+        acts.attrs.update(config=study.to_json(), gridablate_version=__version__, n_per_class=study.n_per_class, seed=study.seed)
+        acts_path.parent.mkdir(exist_ok=True); write(acts, acts_path)
+    return dict(net=net, ds=ds, layers=net_layers, tensors=tensors, acts=acts, acts_path=acts_path,
+                classes=[ds.classes[c] for c in ds.class_ids])
+
+def _run_held(study:Study, out:Path, progress:bool, device:str, max_memory:int|None)->xr.Dataset:
+    "The body of `run_study`, with `out`'s lock already held: compute what is missing, gather, write `results.zarr`."
+    _claim(out, study)
+    for p in out.rglob("*.partial"): shutil.rmtree(p) if p.is_dir() else p.unlink()    # leftovers of a killed write
+    units, layers, classes, weights, prints = {}, [], None, {}, {}
+    for name in study.networks:
+        w = prepare_network(study, out, name, device, progress)
+        net, ds, net_layers, tensors, acts = w["net"], w["ds"], w["layers"], w["tensors"], w["acts"]
+        weights[name] = net.weights_id
+        if classes is None: classes = w["classes"]
+        elif w["classes"] != classes: raise GridablateError("the networks see different classes: run them as separate studies")
+        layers += [l for l in net_layers if l not in layers]
+        prints[name] = {"images": fingerprint(*tensors), "weights": fingerprint(*net.module.state_dict().values())}
+        done = lambda l, p: _reuse(out, _unit_path(out, name, l, p))
+        for l, p, u in analyse_network(net, ds, net_layers, done, progress, acts, tensors, rows=study.rows, cols=study.cols,
+                                       n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null,
+                                       max_memory=max_memory):
+            path = _unit_path(out, name, l, p)
+            if problem(path): path.parent.mkdir(parents=True, exist_ok=True); write(u, path)
+            units[(name, l, classes[p])] = u
+    import platform, sklearn
+    attrs = {"config": study.to_json(), "weights": json.dumps(weights), "gridablate_version": __version__, "source": study.source,
+             "n_per_class": study.n_per_class, "seed": study.seed, "fingerprints": json.dumps(prints),
+             "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                                     "sklearn": sklearn.__version__, "xarray": xr.__version__}),
+             "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
+    results = gather(units, list(study.networks), layers, classes, attrs)
+    if study.companions:
+        from gridablate.companions import add_companions
+        results = add_companions(results, study, out, device, progress)
+    write(results, out / "results.zarr")
+    return results
+
 def run_study(study:Study, # what to run
               out, # output folder
               progress:bool=True, # progress bars
@@ -253,47 +307,7 @@ def run_study(study:Study, # what to run
              )->xr.Dataset:
     "Run (or resume) a study, write `out/results.zarr`, and return the results."
     out = Path(out)
-    with locked(out, wait):
-        _claim(out, study)
-        for p in out.rglob("*.partial"): shutil.rmtree(p) if p.is_dir() else p.unlink()    # leftovers of a killed write
-        units, layers, classes, weights, prints = {}, [], None, {}, {}
-        for name in study.networks:
-            net = load_network(name, study.weights, device=device)
-            weights[name] = net.weights_id
-            ds = study_images(study, net.input_size)
-            names = [ds.classes[c] for c in ds.class_ids]
-            if classes is None: classes = names
-            elif names != classes: raise GridablateError("the networks see different classes: run them as separate studies")
-            net_layers = list(net.layers) if study.layers is None else [l for l in study.layers if l in net.layers]
-            if not net_layers: raise GridablateError(f"none of the layers {list(study.layers)} is in {name}: its layers are {list(net.layers)}")
-            layers += [l for l in net_layers if l not in layers]
-            tensors = study_tensors(ds)
-            prints[name] = {"images": fingerprint(*tensors), "weights": fingerprint(*net.module.state_dict().values())}
-            acts_path = out / "activations" / f"{name}.zarr"
-            acts = _reuse(out, acts_path)
-            if acts is None:
-                acts = record(net, ds, net_layers, progress=progress)
-                acts.attrs.update(config=study.to_json(), gridablate_version=__version__, n_per_class=study.n_per_class, seed=study.seed)
-                acts_path.parent.mkdir(exist_ok=True); write(acts, acts_path)
-            done = lambda l, p: _reuse(out, _unit_path(out, name, l, p))
-            for l, p, u in analyse_network(net, ds, net_layers, done, progress, acts, tensors, rows=study.rows, cols=study.cols,
-                                           n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null,
-                                           max_memory=max_memory):
-                path = _unit_path(out, name, l, p)
-                if problem(path): path.parent.mkdir(parents=True, exist_ok=True); write(u, path)
-                units[(name, l, classes[p])] = u
-        import platform, sklearn
-        attrs = {"config": study.to_json(), "weights": json.dumps(weights), "gridablate_version": __version__, "source": study.source,
-                 "n_per_class": study.n_per_class, "seed": study.seed, "fingerprints": json.dumps(prints),
-                 "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                                         "sklearn": sklearn.__version__, "xarray": xr.__version__}),
-                 "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
-        results = gather(units, list(study.networks), layers, classes, attrs)
-        if study.companions:
-            from gridablate.companions import add_companions
-            results = add_companions(results, study, out, device, progress)
-        write(results, out / "results.zarr")
-    return results
+    with locked(out, wait): return _run_held(study, out, progress, device, max_memory)
 
 # %% ../nbs/80_study.ipynb
 def summarise(results:xr.Dataset, # from `run_study`

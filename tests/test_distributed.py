@@ -1,0 +1,80 @@
+"""A study on a real Dask cluster (a scheduler and two worker processes on 127.0.0.1) equals a single-process run,
+spreads its units over both workers, and survives a worker killed mid-study."""
+import json, os, signal, subprocess, sys, threading, time
+from pathlib import Path
+import pytest, torch, xarray as xr
+from gridablate.study import Study, run_study
+from gridablate.distributed import run_distributed
+
+torch.set_num_threads(1)
+DASK = str(Path(sys.executable).parent / "dask")
+STUDY = Study(networks=("tiny_alexnet",), classes=(0, 5, 13, 20), n_per_class=8, layers=("conv2", "conv3", "dense2"),
+              companions=(), n_null=4)
+N_UNITS = 12
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return run_study(STUDY, tmp_path_factory.mktemp("ref"), progress=False)
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    "A scheduler and two single-threaded worker processes (no nanny: killing one kills the worker)."
+    d = tmp_path_factory.mktemp("cluster"); f = d / "scheduler.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    logs = [open(d / f"{n}.log", "w") for n in ("scheduler", "wA", "wB")]
+    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(f)],
+                              env=env, stdout=logs[0], stderr=subprocess.STDOUT)]
+    deadline = time.time() + 60
+    while not f.exists() and time.time() < deadline: time.sleep(.1)
+    procs += [subprocess.Popen([DASK, "worker", "--scheduler-file", str(f), "--nworkers", "1", "--nthreads", "1", "--no-nanny",
+                                "--no-dashboard", "--name", n, "--host", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+              for n, log in zip(("wA", "wB"), logs[1:])]
+    from distributed import Client
+    client = Client(scheduler_file=str(f), timeout=60)
+    client.wait_for_workers(2, timeout=90)
+    yield client, {"wA": procs[1], "wB": procs[2]}
+    client.close()
+    for p in procs[::-1]: p.kill(); p.wait()
+    for log in logs: log.close()
+
+def _names(client): return {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
+
+def test_distributed_equals_single_process_and_uses_both_workers(cluster, reference, tmp_path):
+    client, _ = cluster
+    res = run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address, progress=False)
+    xr.testing.assert_identical(res, reference)                                   # every variable and attribute
+    log = json.loads((tmp_path / "distributed.json").read_text())
+    assert sorted(r["path"] for r in log) == sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("units/*/*/*.nc"))
+    assert len(log) == N_UNITS
+    names = _names(client)
+    by = {names[r["worker"]] for r in log}
+    assert by == {"wA", "wB"}, by                                                 # the units are spread over both
+    again = run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address, progress=False)
+    assert json.loads((tmp_path / "distributed.json").read_text()) == []          # resumed: nothing left to submit
+    xr.testing.assert_identical(again, reference)
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+def test_cuda_device_passes_through(cluster, reference, tmp_path):
+    client, _ = cluster
+    res = run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address, device="cuda", progress=False)
+    xr.testing.assert_allclose(res.probe_accuracy, reference.probe_accuracy)      # GPU arithmetic may differ in the last bits
+    assert len(json.loads((tmp_path / "distributed.json").read_text())) == N_UNITS
+
+def test_worker_killed_mid_study_still_completes(cluster, reference, tmp_path):
+    client, procs = cluster
+    box, addr = {}, {n: a for a, n in _names(client).items()}["wB"]
+    count = lambda: client.run(lambda dask_worker: dask_worker.state.executed_count, workers=[addr])[addr]
+    before = count()                                                              # the worker may have run units before
+    t = threading.Thread(target=lambda: box.update(res=run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address,
+                                                                       progress=False)))
+    t.start()
+    deadline, killed_at = time.time() + 90, None
+    while time.time() < deadline and t.is_alive():
+        if count() > before:                                                                # finished at least one unit
+            procs["wB"].send_signal(signal.SIGKILL); procs["wB"].wait()
+            killed_at = len(list(tmp_path.glob("units/*/*/*.nc.sha256"))); break
+        time.sleep(.02)
+    t.join(120)
+    assert killed_at is not None and killed_at < N_UNITS, killed_at               # killed mid-study
+    xr.testing.assert_identical(box["res"], reference)
+    assert {r["worker"] for r in json.loads((tmp_path / "distributed.json").read_text())} <= set(_names(client)) | {addr}
