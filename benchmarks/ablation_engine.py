@@ -50,14 +50,16 @@ def grids(width, seed=0):
     "16 equal-count unit groups (timing does not depend on which units share a cell)."
     return np.array_split(np.random.default_rng(seed).permutation(width), 16)
 
-def sweep(net, images, labels, classes, naive, count_flops=False):
-    "Deficits of every layer x class (16 cells each, target and comparison images); seconds, deficits and flops."
+def sweep(net, images, labels, classes, naive, count_flops=False, study=None):
+    """Deficits of every layer x target in `classes` (16 cells each; target images and as many of the study's other
+    classes); seconds, deficits and flops."""
+    study = study or classes
     base = true_class_rank(logits_of(net, images), labels)
     out, flops, t0 = [], 0, time.perf_counter()
     for layer in net.layers:
         width = cut_at(net, layer).width
         for c in classes:
-            pos, neg = contrast_images(labels.numpy(), c, [o for o in classes if o != c] or [-1], 0)
+            pos, neg = contrast_images(labels.numpy(), c, [o for o in study if o != c], 0)
             idx = np.r_[pos, neg]
             call = lambda: rank_deficits(net, images[idx], labels[idx], layer, grids(width), base[idx], naive=naive)
             if count_flops:
@@ -66,15 +68,16 @@ def sweep(net, images, labels, classes, naive, count_flops=False):
             else: out.append(call())
     return time.perf_counter() - t0, out, flops
 
-def probe_sweep(acts, labels, classes, reference):
-    "Probe accuracies of every layer x class x cell, batched or with scikit-learn."
+def probe_sweep(acts, labels, classes, reference, study=None):
+    "Probe accuracies of every layer x target in `classes` x cell, batched or with scikit-learn."
+    study = study or classes
     t0, out = time.perf_counter(), []
     for l in acts.layer.values:
         a = acts.activation.sel(layer=l).values[:, :int(acts.n_units.sel(layer=l))]
         sb, mb = np.zeros(a.shape[1], int), np.zeros(a.shape[1], int)
         for k, u in enumerate(grids(a.shape[1])): sb[u], mb[u] = k // 4, k % 4
         for c in classes:
-            others = [o for o in classes if o != c]
+            others = [o for o in study if o != c]
             if not reference: out.append(probe_cells(a, labels, c, others, sb, mb)); continue
             pos, neg = contrast_images(labels, c, others, 0)
             idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
@@ -90,19 +93,20 @@ ds = WorldDataset("test", n_per_class=args.images)
 x, y = study_tensors(ds)
 tiny_classes = list(range(args.tiny_classes))
 res["tiny"] = []
-for name in TINY_NETS:
+for name in (TINY_NETS if tiny_classes else ()):
     net = load_network(name)
-    t_naive, d_naive, _ = sweep(net, x, y, tiny_classes, naive=True)
-    t_fast, d_fast, _ = sweep(net, x, y, tiny_classes, naive=False)
+    t_naive, d_naive, _ = sweep(net, x, y, tiny_classes, naive=True, study=ds.class_ids)
+    t_fast, d_fast, _ = sweep(net, x, y, tiny_classes, naive=False, study=ds.class_ids)
     acts = record(net, ds, list(net.layers))
-    tp_ref, a_ref = probe_sweep(acts, y.numpy(), tiny_classes, True)
-    tp, a = probe_sweep(acts, y.numpy(), tiny_classes, False)
+    tp_ref, a_ref = probe_sweep(acts, y.numpy(), tiny_classes, True, ds.class_ids)
+    tp, a = probe_sweep(acts, y.numpy(), tiny_classes, False, ds.class_ids)
     row = dict(network=name, layers=len(net.layers), classes=len(tiny_classes), naive_s=round(t_naive, 2),
                engine_s=round(t_fast, 2), speedup=round(t_naive / t_fast, 2),
                max_deficit_difference=float(max(np.abs(a_ - b_).max() for a_, b_ in zip(d_naive, d_fast))),
                probe_sklearn_s=round(tp_ref, 2), probe_batched_s=round(tp, 2), probe_speedup=round(tp_ref / tp, 2),
                max_probe_difference=float(np.abs(a_ref - a).max()))
     res["tiny"].append(row)
+    json.dump(res, open(args.out, "w"), indent=1)
     print(f"{name:15s} ablation: naive {t_naive:6.1f} s, engine {t_fast:5.1f} s, {t_naive / t_fast:4.1f}x, "
           f"largest deficit difference {row['max_deficit_difference']:g} | probes: scikit-learn {tp_ref:5.1f} s, "
           f"batched {tp:4.1f} s, {tp_ref / tp:4.1f}x, largest accuracy difference {row['max_probe_difference']:.3f}")
@@ -114,16 +118,21 @@ classes = list(range(args.classes))
 labels = torch.tensor(classes).repeat_interleave(args.images)
 images = torch.rand(len(labels), 3, 224, 224)
 t0 = time.perf_counter()
-acts = record(net, torch.utils.data.TensorDataset(images, labels), list(net.layers))
+class Images(torch.utils.data.Dataset):
+    "Random images with labels, as an image source."
+    classes, targets = net.classes, labels.tolist()
+    def __len__(self): return len(labels)
+    def __getitem__(self, i): return images[i], int(labels[i])
+acts = record(net, Images(), list(net.layers))
 t_record = time.perf_counter() - t0
 nc = classes[:args.naive_classes]
-t_naive, d_naive, _ = sweep(net, images, labels, nc, naive=True)
-t_fast_sub, d_fast_sub, _ = sweep(net, images, labels, nc, naive=False)
+t_naive, d_naive, _ = sweep(net, images, labels, nc, naive=True, study=classes)
+t_fast_sub, d_fast_sub, _ = sweep(net, images, labels, nc, naive=False, study=classes)
 t_fast, _, _ = sweep(net, images, labels, classes, naive=False)
-_, _, flops_one = sweep(net, images, labels, classes[:1], naive=False, count_flops=True)
+_, _, flops_one = sweep(net, images, labels, classes[:1], naive=False, count_flops=True, study=classes)
 tp, _ = probe_sweep(acts, labels.numpy(), classes, False)
-tp_ref, _ = probe_sweep(acts, labels.numpy(), nc, True)
-tp_sub, _ = probe_sweep(acts, labels.numpy(), nc, False)
+tp_ref, _ = probe_sweep(acts, labels.numpy(), nc, True, classes)
+tp_sub, _ = probe_sweep(acts, labels.numpy(), nc, False, classes)
 rate = flops_one * len(classes) / t_fast / 1e9
 per_class = (t_fast + tp) / len(classes)
 paper_s = t_record / len(labels) * 50 * args.images + 50 * per_class

@@ -103,7 +103,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     elif companions.strip().lower() == "none": comp = []
     else: comp = _split_list(companions, nets, "companion networks (networks of the study)")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
-                  layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers else None,
+                  layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers is not None else None,
                   rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps, n_null=n_null)
     return _finish(study, Path(out), device, budget, wait, no_check, scheduler=scheduler)
 
