@@ -24,7 +24,7 @@ def test_bad_number_exits_2():
 
 def test_run_writes_the_zoo_check_and_the_results(tmp_path):
     r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "6", "--classes", "0,7,19",
-                   "--layers", "conv2,dense1", "--out", str(tmp_path / "res"))
+                   "--layers", "conv2,dense1", "--n_null", "3", "--out", str(tmp_path / "res"))
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "res" / "zoo_check.json").read_text())
     assert summary["world"]["images"] == 6 * 24
@@ -32,7 +32,8 @@ def test_run_writes_the_zoo_check_and_the_results(tmp_path):
     assert "results:" in r.stdout and "tiny_alexnet" in r.stdout
     from gridablate.activations import load
     res = load(tmp_path / "res" / "results.zarr")
-    assert dict(res.sizes) == {"network": 1, "layer": 2, "class": 3, "sel_bin": 4, "mag_bin": 4, "unit": 128}
+    assert dict(res.sizes) == {"network": 1, "layer": 2, "class": 3, "sel_bin": 4, "mag_bin": 4, "unit": 128,
+                              "sample": 6, "draw": 3}
     assert list(res["class"].values) == ["solid circle", "checkered square", "checkered cross"]
     assert json.loads(res.attrs["config"])["n_per_class"] == 6
 
