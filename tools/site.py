@@ -95,7 +95,7 @@ def _in_parallel(jobs:list, workers:int)->list:
 def process(nbs:Path, # the notebooks folder
             proc:Path, # where processed notebooks go (nbdev uses `_proc/`)
             force:bool=False, # reprocess even if the cached copy is newer than the notebook
-            workers:int|None=None, # processes to run notebooks in (default: 2, or 1 where `fork` is unavailable)
+            workers:int|None=None, # processes to run notebooks in (default: 2; 1 where `fork` is unavailable or torch is loaded)
            )->tuple[list[Path], dict]:
     """Process every page with nbdev's docs processors into `proc`, reusing cached results. Returns the processed
     paths and {notebook: [cells nbdev could not execute]}: `nbdev_docs` stops at the first such cell, this build
@@ -108,7 +108,8 @@ def process(nbs:Path, # the notebooks folder
     jobs = [rel for rel in rels if force or not (proc / rel).exists()
             or (proc / rel).stat().st_mtime < (nbs / rel).stat().st_mtime]
     found.update({str(rel): old.get(str(rel), []) for rel in rels if rel not in jobs})
-    if workers is None: workers = 2 if "fork" in mp.get_all_start_methods() else 1
+    # fork only from a process that has not started torch's threads: a child forked after them can deadlock on a lock
+    if workers is None: workers = 2 if "fork" in mp.get_all_start_methods() and "torch" not in sys.modules else 1
     args = [(nbs / rel, proc / rel) for rel in jobs]
     new = _in_parallel(args, min(workers, len(jobs))) if min(workers, len(jobs)) > 1 else [process_one(*a) for a in args]
     found.update({str(rel): f for rel, f in zip(jobs, new)})
