@@ -39,8 +39,8 @@ BAD = {
     "layers": st.sampled_from(["", ",", "conv9", "dense2,dense2", "features.3", "dense2,nope"]),
     "n_per_class": st.one_of(st.integers(-10**6, 4).map(str), st.sampled_from(["five", "1e3", "", "5.5", "nan"])),
     "classes": st.sampled_from(["", ",", "0,0", "0", "99,0", "-1,0", "circle striped,0", "0,unicorn", "0,1,1"]),
-    "rows": st.one_of(st.integers(-5, 0).map(str), st.integers(12, 500).map(str), st.sampled_from(["x", "2.5"])),
-    "cols": st.one_of(st.integers(-5, 0).map(str), st.integers(12, 500).map(str)),
+    "rows": st.one_of(st.integers(-5, 0).map(str), st.integers(33, 500).map(str), st.sampled_from(["x", "2.5"])),   # 33 x 4 > 128 units
+    "cols": st.one_of(st.integers(-5, 0).map(str), st.integers(33, 500).map(str)),
     "seed": st.sampled_from(["-1", "x", "1.5", str(2**80)]),
     "weights": st.sampled_from(["nope", "/nonexistent/weights.safetensors", "imagenet", ""]),
     "source": st.sampled_from(["nope", "folder:/nonexistent", "imagenet:/nonexistent", "imagenette:/nonexistent", "folder:", "world:x"]),
