@@ -12,9 +12,14 @@ Measures, on this machine and in this one process:
      naive loop on the first `--naive-classes` (a full naive sweep takes hours: the ratio is taken on the classes both
      ran); the engine's floating-point rate (operations counted by torch's FlopCounterMode) as a fraction of the
      matmul rate; probe times; peak resident memory; and the projected time of the paper's AlexNet study (50 classes).
+  4. the paper's AlexNet study at full size, in a fresh process: 50 classes x 50 random 8-bit images at 224 px held
+     and recorded as a study holds them, then every layer of one target class analysed as `gridablate run` does
+     (grid, probes, ablations) under three settings: the method's (off-target deficit on as many comparison images
+     as target images, no null), `n_offtarget=10`, and the run defaults (with the 20-draw null). Its peak resident
+     memory is the study's, and 50 x its per-class time plus its recording time is the study's time.
 Prints a table and writes every figure, the machine and the library versions to JSON.
 """
-import argparse, json, platform, resource, sys, time
+import argparse, json, platform, resource, subprocess, sys, time
 import numpy as np, sklearn, torch
 from torch.utils.flop_counter import FlopCounterMode
 from gridablate import __version__
@@ -32,8 +37,44 @@ p.add_argument("--images", type=int, default=50)
 p.add_argument("--naive-classes", type=int, default=1)
 p.add_argument("--tiny-classes", type=int, default=2)
 p.add_argument("--out", default="ablation_engine.json")
+p.add_argument("--paper-class", action="store_true", help="only part 4, printing JSON (run in its own process)")
 args = p.parse_args()
 rss_gb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+def paper_class(n_classes=50, images=50)->dict:
+    "Part 4: the paper-size AlexNet study's memory, recording time and per-class time under three settings."
+    from gridablate.study import analyse_cell_grid
+    torch.manual_seed(0)
+    net = load_network("alexnet", "random")
+    class_ids = list(range(n_classes))
+    labels = torch.tensor(class_ids).repeat_interleave(images)
+    class Eight(torch.utils.data.Dataset):
+        "Random 8-bit images made on the fly, as decoded JPEGs arrive."
+        classes, targets = net.classes, labels.tolist()
+        def __len__(self): return len(labels)
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            return torch.randint(0, 256, (3, 224, 224), generator=g, dtype=torch.uint8).float().div(255), int(labels[i])
+    src = Eight(); src.class_ids = class_ids
+    t0 = time.perf_counter()
+    imgs, labs = study_tensors(src)
+    acts = record(net, src, list(net.layers))
+    base = true_class_rank(logits_of(net, imgs), labs)
+    out = dict(images=len(labs), images_dtype=str(imgs.dtype), images_gb=round(imgs.numel() * imgs.element_size() / 2**30, 3),
+               prepare_s=round(time.perf_counter() - t0, 1))
+    for name, kw in [("method", dict(n_null=0)), ("n_offtarget_10", dict(n_null=0, n_offtarget=10)), ("run_defaults", {})]:
+        t0 = time.perf_counter()
+        for l in net.layers:
+            a = acts.activation.sel(layer=l).values[:, :int(acts.n_units.sel(layer=l))]
+            analyse_cell_grid(net, a, labs.numpy(), class_ids, 0, imgs, base, l, **kw)
+        out[f"{name}_class_s"] = round(time.perf_counter() - t0, 1)
+        out[f"{name}_study_min"] = round((out["prepare_s"] + n_classes * out[f"{name}_class_s"]) / 60, 1)
+    out["peak_rss_gb"] = round(rss_gb(), 2)
+    return out
+
+if args.paper_class:
+    print(json.dumps(paper_class(50, args.images)))
+    sys.exit(0)
 res = dict(machine=platform.machine(), processor=platform.processor(), threads=torch.get_num_threads(),
            python=platform.python_version(), torch=torch.__version__, sklearn=sklearn.__version__, gridablate=__version__,
            args=vars(args))
@@ -157,5 +198,15 @@ print(f"  probes: scikit-learn {tp_ref:.1f} s, batched {tp_sub:.2f} s for {len(n
 print(f"  peak resident memory {a['peak_rss_gb']:.2f} GB")
 print(f"  projected paper AlexNet study (50 classes x {args.images} images: recording, ablations, probes): "
       f"{a['paper_study_projected_min']:.1f} min")
+json.dump(res, open(args.out, "w"), indent=1)
+child = subprocess.run([sys.executable, __file__, "--paper-class", "--images", str(args.images)], capture_output=True, text=True)
+if child.returncode: sys.exit(f"the paper-size run failed:\n{child.stderr[-3000:]}")
+res["paper_study"] = q = json.loads(child.stdout.strip().splitlines()[-1])
+print(f"paper AlexNet study at full size (50 classes x {args.images} images, {q['images_dtype']} images: {q['images_gb']:.2f} GB), "
+      f"in its own process: recording {q['prepare_s']:.0f} s, peak resident memory {q['peak_rss_gb']:.2f} GB")
+for name, what in [("method", "off-target deficit on as many comparison images as target images, no null"),
+                   ("n_offtarget_10", "off-target deficit on 10 comparison images, no null"),
+                   ("run_defaults", "the method plus the 20-draw null (gridablate run's defaults)")]:
+    print(f"  {what:62s}: {q[name + '_class_s']:5.1f} s per class -> {q[name + '_study_min']:5.1f} min for the study")
 json.dump(res, open(args.out, "w"), indent=1)
 print("wrote", args.out)

@@ -70,6 +70,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
         companions:str=None, # networks to add concept explanations and visualization checks for; 'none' for none (default: tiny_alexnet if in the study)
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
         n_null:int=20, # random unit groups per cell size ablated as each cell's null (0: none)
+        n_offtarget:int=None, # comparison images for the off-target deficit (default: as many as target images)
         max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
         from_results:str=None, # rerun the study recorded in this results folder or store (--from works too); other study options are ignored
@@ -95,6 +96,8 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     if rows < 1 or cols < 1: raise UsageError(f"--rows and --cols must be at least 1, got {rows}x{cols}.")
     if not 0 <= seed < 2**32: raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {seed}.")
     if n_null < 0 or fv_steps < 1: raise UsageError(f"--n_null must be at least 0 and --fv_steps at least 1, got {n_null} and {fv_steps}.")
+    if n_offtarget is not None and not 1 <= n_offtarget <= n_per_class:
+        raise UsageError(f"--n_offtarget must be between 1 and --n_per_class ({n_per_class}), got {n_offtarget}.")
     kind, colon, where = source.partition(":")
     if kind not in ("world", "imagenet", "imagenette", "folder") or (kind == "world") == bool(colon) or (colon and not where.strip()):
         raise UsageError(f"--source {source!r}: use world, imagenet:PATH, imagenette:PATH or folder:PATH.")
@@ -104,7 +107,8 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
     else: comp = _split_list(companions, nets, "companion networks (networks of the study)")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers is not None else None,
-                  rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps, n_null=n_null)
+                  rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps, n_null=n_null,
+                  n_offtarget=n_offtarget)
     return _finish(study, Path(out), device, budget, wait, no_check, scheduler=scheduler)
 
 def _finish(study, out:Path, device:str, budget, wait:bool, no_check:bool, stored=None, scheduler=None):

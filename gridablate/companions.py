@@ -73,7 +73,7 @@ def add_companions(results:xr.Dataset, # from `study.gather`: needs unit_sel_bin
             masked = companion_images(study.source, study.classes, study.companion_images, net.input_size, study.seed)
             if masked is None:
                 ds = study_images(study, net.input_size)
-                natural = study_tensors(ds)[0]
+                natural = study_tensors(ds, compact=False)[0]
             else: natural = torch.cat([x for x, _ in iter_batches(masked, 256)])
             nets = {name: (net, masked, natural)}
         net, masked, natural = nets[name]

@@ -82,7 +82,8 @@ def compute_unit(study_json:str, # the study, as `Study.to_json`
     images, labels, class_ids, base = worker_inputs(study, net)
     a = layer_activations(out / "activations" / f"{network}.zarr", seal, layer)
     u = analyse_cell_grid(net, a, labels.numpy(), class_ids, pos, images, base, layer, rows=study.rows, cols=study.cols,
-                          n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null, max_memory=max_memory)
+                          n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null,
+                          n_offtarget=study.n_offtarget, max_memory=max_memory)
     path = _unit_path(out, network, layer, pos); path.parent.mkdir(parents=True, exist_ok=True)
     write(u, path)
     return dict(path=str(path.relative_to(out)), worker=_where(), seconds=time.perf_counter() - t0)

@@ -111,10 +111,11 @@ class Network:
 # %% ../nbs/20_networks.ipynb
 @patch
 def normalise(self:Network, x:torch.Tensor)->torch.Tensor:
-    "Normalise a batch `x` (B,3,H,W) of [0,1] images with the network's mean and std."
+    "Normalise a batch `x` (B,3,H,W) of [0,1] images (or 8-bit images, uint8 0–255) with the network's mean and std."
     if x.ndim != 4 or x.shape[1] != 3:
         raise GridablateError(f'expected a batch of RGB images (B,3,H,W), got shape {tuple(x.shape)}; '
                               'for a single image x pass x[None]')
+    if x.dtype == torch.uint8: x = x.float().div(255)          # exactly what ToTensor makes of the same pixels
     mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

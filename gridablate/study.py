@@ -33,6 +33,7 @@ def analyse_cell_grid(net:Network, # the network
                       seed:int=0, # seeds every draw
                       batch_size:int=1024, # largest forward batch (images × masks)
                       n_null:int=20, # random unit groups per cell size ablated as the cells' null (0: none)
+                      n_offtarget:int|None=None, # comparison images the off-target deficit is measured on (default: as many as target images)
                       max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
                      )->xr.Dataset:
     "Grid, probes and ablations of one layer for one target class."
@@ -43,6 +44,11 @@ def analyse_cell_grid(net:Network, # the network
     target, others = class_ids[target_pos], [class_ids[p] for p in others_pos]
     probe = probe_cells(acts, labels, target, others, sb, mb, rows, cols, folds, seed)
     pos, neg = contrast_images(labels, target, others, seed)
+    if n_offtarget is not None and not 1 <= n_offtarget <= len(neg):
+        raise GridablateError(f"n_offtarget={n_offtarget}: the off-target deficit is measured on 1 to {len(neg)} of the "
+                              f"comparison images drawn for the probe (as many as target images); choose one in that range")
+    if n_offtarget is not None and n_offtarget < len(neg):                # a seeded subset of the probe's comparison images
+        neg = np.sort(np.random.default_rng([seed, int(target), 1]).choice(neg, n_offtarget, replace=False))
     idx = np.r_[pos, neg]
     groups = [np.flatnonzero((sb == r) & (mb == c)) for r in range(rows) for c in range(cols)]
     sizes = sorted({len(u) for u in groups})
@@ -57,7 +63,7 @@ def analyse_cell_grid(net:Network, # the network
     cell_vars = {
         "probe_accuracy": (probe, "1", f"held-out accuracy of a linear probe on the cell's units ({folds}-fold; chance 0.5)"),
         "rank_deficit": (d[:, :len(pos)].mean(1).reshape(shape), "ranks", "mean over target-class images of (rank after ablating the cell - rank before)"),
-        "offtarget_deficit": (d[:, len(pos):].mean(1).reshape(shape), "ranks", "the same over as many images of the comparison classes"),
+        "offtarget_deficit": (d[:, len(pos):].mean(1).reshape(shape), "ranks", f"the same over {len(neg)} images of the comparison classes"),
         "n_units": (cell(len), "1", "units in the cell"),
         "sel_min": (cell(lambda u: s[u].min()), "activation", "lowest selectivity in the cell"),
         "sel_max": (cell(lambda u: s[u].max()), "activation", "highest selectivity in the cell"),
@@ -74,9 +80,23 @@ def analyse_cell_grid(net:Network, # the network
     return out.merge(g)
 
 # %% ../nbs/80_study.ipynb
-def study_tensors(dataset, batch_size:int=256)->tuple:
-    "All images (N,3,H,W) and labels (N,) of a dataset, in order."
-    xs, ys = zip(*iter_batches(dataset, batch_size))
+def _as_8bit(x:torch.Tensor)->torch.Tensor|None:
+    "`x` as uint8 if it holds 8-bit pixels exactly (`u.float() / 255` gives `x` back bit for bit), else None."
+    if x.dtype == torch.uint8: return x
+    u = (x * 255).round_().clamp_(0, 255).to(torch.uint8)
+    return u if torch.equal(u.float().div(255), x) else None
+
+def study_tensors(dataset, # (image in [0,1], label) pairs
+                  batch_size:int=256, # images loaded at a time
+                  compact:bool=True, # keep 8-bit images as uint8
+                 )->tuple:
+    """All images (N,3,H,W) and labels (N,) of a dataset, in order. Images decoded from 8-bit files are kept as
+    uint8, a quarter of the memory of float32 and exactly the same values to a network (`Network.normalise`)."""
+    xs, ys, exact = [], [], compact
+    for x, y in iter_batches(dataset, batch_size):
+        u = _as_8bit(x) if exact else None
+        if u is None and exact: xs, exact = [v.float().div(255) if v.dtype == torch.uint8 else v for v in xs], False
+        xs.append(x if u is None else u); ys.append(torch.as_tensor(y))
     return torch.cat(xs), torch.cat(ys).long()
 
 def _check_labels(net:Network, dataset, class_ids:list):
@@ -182,6 +202,7 @@ class Study:
     companion_images:int = 10 # images per class for the companions
     fv_steps:int = 32 # feature-visualization optimisation steps
     n_null:int = 20 # random unit groups per cell size ablated as each cell's null (0: none)
+    n_offtarget:int|None = None # comparison images the off-target deficit is measured on (default: as many as target images)
     def to_json(self)->str: return json.dumps(dataclasses.asdict(self), sort_keys=True)
     @classmethod
     def from_json(cls, text:str)->Study:
@@ -224,7 +245,7 @@ def _claim(out:Path, study:Study):
     "Write the study's configuration to `out`, or check that the run already there is the same study."
     out.mkdir(parents=True, exist_ok=True)
     cfg = out / "config.json"
-    if cfg.exists() and json.loads(cfg.read_text()) != json.loads(study.to_json()):
+    if cfg.exists() and Study.from_json(cfg.read_text()) != study:      # fields added since are at their defaults
         raise GridablateError(f"{out} holds a study with another configuration ({cfg}): choose another output folder, or delete it to start over")
     tmp = cfg.with_name("config.json.partial"); tmp.write_text(study.to_json() + "\n"); os.replace(tmp, cfg)
 
@@ -241,7 +262,11 @@ def _reuse(out:Path, path:Path)->xr.Dataset|None:
 def fingerprint(*tensors)->str:
     "SHA-256 of tensors' values (images, or a network's weights): what the results were computed from."
     h = hashlib.sha256()
-    for t in tensors: h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    for t in tensors:
+        t = t.detach().cpu()
+        if t.dtype == torch.uint8 and t.ndim == 4:             # 8-bit images: the values a network sees, as float32
+            for k in range(0, len(t), 256): h.update(t[k:k + 256].float().div(255).contiguous().numpy().tobytes())
+        else: h.update(t.contiguous().numpy().tobytes())
     return h.hexdigest()
 
 def prepare_network(study:Study, # the study
@@ -281,6 +306,7 @@ def _run_held(study:Study, out:Path, progress:bool, device:str, max_memory:int|N
         done = lambda l, p: _reuse(out, _unit_path(out, name, l, p))
         for l, p, u in analyse_network(net, ds, net_layers, done, progress, acts, tensors, rows=study.rows, cols=study.cols,
                                        n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null,
+                                       n_offtarget=study.n_offtarget,
                                        max_memory=max_memory):
             path = _unit_path(out, name, l, p)
             if problem(path): path.parent.mkdir(parents=True, exist_ok=True); write(u, path)

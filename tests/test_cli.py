@@ -24,7 +24,7 @@ def test_bad_number_exits_2():
 
 def test_run_writes_the_zoo_check_and_the_results(tmp_path):
     r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "6", "--classes", "0,7,19",
-                   "--layers", "conv2,dense1", "--n_null", "3", "--out", str(tmp_path / "res"))
+                   "--layers", "conv2,dense1", "--n_null", "3", "--n_offtarget", "4", "--out", str(tmp_path / "res"))
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "res" / "zoo_check.json").read_text())
     assert summary["world"]["images"] == 6 * 24
@@ -36,6 +36,8 @@ def test_run_writes_the_zoo_check_and_the_results(tmp_path):
                               "sample": 6, "draw": 3}
     assert list(res["class"].values) == ["solid circle", "checkered square", "checkered cross"]
     assert json.loads(res.attrs["config"])["n_per_class"] == 6
+    assert json.loads(res.attrs["config"])["n_offtarget"] == 4
+    assert "over 4 images" in res.offtarget_deficit.attrs["description"]
 
 def test_unknown_layer_and_source_exit_2(tmp_path):
     r = gridablate("run", "--networks", "tiny_alexnet", "--layers", "conv9", "--out", str(tmp_path))

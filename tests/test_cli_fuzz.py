@@ -47,6 +47,7 @@ BAD = {
     "device": st.sampled_from(["cuda", "cuda:3", "tpu", "gpu", ""]),
     "companions": st.sampled_from(["tiny_vgg", "", ",", "alexnet"]),
     "n_null": st.sampled_from(["-1", "x", "0.5"]),
+    "n_offtarget": st.sampled_from(["0", "-2", "6", "x", "2.5"]),      # BASE has 5 images per class
     "fv_steps": st.sampled_from(["0", "-3", "many"]),
     "max_memory": st.sampled_from(["0", "-1", "lots", "nan"]),
     "from_results": st.sampled_from(["/nonexistent", "/dev/null", "/etc"]),
