@@ -30,16 +30,17 @@ if __name__ == "__main__":
     xr.testing.assert_identical(res, ref)
     log = json.loads((d / "dist/distributed.json").read_text())
     secs = sorted(r["seconds"] for r in log)
+    first, last = min(r["started"] for r in log), max(r["finished"] for r in log)
     sizes = [p.stat().st_size for p in (d / "single").glob("units/*/*/*.nc")]
     acts = sum(p.stat().st_size for p in (d / "single/activations").rglob("*") if p.is_file())
     out = {"study": args.study, "units": len(log), "single_process_s": round(single, 1), "distributed_s": round(dist, 1),
            "ratio": round(dist / single, 3), "workers": args.workers, "cores": os.cpu_count(), "client_threads": torch.get_num_threads(),
            "unit_task_s_median": round(secs[len(secs) // 2], 3), "unit_task_s_max": round(secs[-1], 3),
            "unit_task_s_sum": round(sum(secs), 1), "units_per_worker": {w: sum(r["worker"] == w for r in log) for w in {r["worker"] for r in log}},
-           "client_before_first_unit_s": round(min(r["started"] for r in log) - w0, 1),
-           "units_span_s": round(max(r["finished"] for r in log) - min(r["started"] for r in log), 1),
-           "client_after_last_unit_s": round(w1 - max(r["finished"] for r in log), 1),
-           "workers_busy_fraction": round(sum(secs) / args.workers / (max(r["finished"] for r in log) - min(r["started"] for r in log)), 3),
+           "client_before_first_unit_s": round(first - w0, 1),
+           "units_span_s": round(last - first, 1),
+           "client_after_last_unit_s": round(w1 - last, 1),
+           "workers_busy_fraction": round(sum(secs) / args.workers / (last - first), 3),
            "unit_file_bytes_mean": sum(sizes) // len(sizes), "activation_store_bytes": acts, "identical": True,
            "python": platform.python_version(), "torch": torch.__version__}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

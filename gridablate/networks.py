@@ -14,8 +14,8 @@ from fastcore.basics import patch
 # %% auto 0
 __all__ = ['ALEXNET_LAYERS', 'VGG16_LAYERS', 'MOBILENET_V2_LAYERS', 'RESNET101_LAYERS', 'TORCHVISION_LAYERS', 'TINY_NAMES',
            'NETWORKS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'GridablateError', 'UnknownNameError', 'WeightsNotFoundError',
-           'WeightsMismatchError', 'UnsafeWeightsError', 'Network', 'wrap_model', 'read_weights', 'load_weights',
-           'checkpoint_path', 'load_network']
+           'WeightsMismatchError', 'UnsafeWeightsError', 'Network', 'unit_float', 'wrap_model', 'read_weights',
+           'load_weights', 'checkpoint_path', 'load_network']
 
 # %% ../nbs/20_networks.ipynb
 class GridablateError(ValueError):
@@ -109,13 +109,17 @@ class Network:
         return self
 
 # %% ../nbs/20_networks.ipynb
+def unit_float(x:torch.Tensor)->torch.Tensor:
+    "Images in [0,1]: 8-bit (uint8) pixels divided by 255 exactly as `ToTensor` does; float images as they are."
+    return x.float().div(255) if x.dtype == torch.uint8 else x
+
 @patch
 def normalise(self:Network, x:torch.Tensor)->torch.Tensor:
     "Normalise a batch `x` (B,3,H,W) of [0,1] images (or 8-bit images, uint8 0–255) with the network's mean and std."
     if x.ndim != 4 or x.shape[1] != 3:
         raise GridablateError(f'expected a batch of RGB images (B,3,H,W), got shape {tuple(x.shape)}; '
                               'for a single image x pass x[None]')
-    if x.dtype == torch.uint8: x = x.float().div(255)          # exactly what ToTensor makes of the same pixels
+    x = unit_float(x)
     mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, hashlib, json, os, shutil, warnings, zlib, numpy as np, torch, xarray as xr
 from pathlib import Path
 from . import __version__
-from .networks import Network, GridablateError, load_network
+from .networks import Network, GridablateError, load_network, unit_float
 from .activations import record, save, load, iter_batches
 from .grid import layer_grid, other_classes
 from .probe import probe_cells, contrast_images
@@ -84,7 +84,7 @@ def _as_8bit(x:torch.Tensor)->torch.Tensor|None:
     "`x` as uint8 if it holds 8-bit pixels exactly (`u.float() / 255` gives `x` back bit for bit), else None."
     if x.dtype == torch.uint8: return x
     u = (x * 255).round_().clamp_(0, 255).to(torch.uint8)
-    return u if torch.equal(u.float().div(255), x) else None
+    return u if torch.equal(unit_float(u), x) else None
 
 def study_tensors(dataset, # (image in [0,1], label) pairs
                   batch_size:int=256, # images loaded at a time
@@ -95,7 +95,7 @@ def study_tensors(dataset, # (image in [0,1], label) pairs
     xs, ys, exact = [], [], compact
     for x, y in iter_batches(dataset, batch_size):
         u = _as_8bit(x) if exact else None
-        if u is None and exact: xs, exact = [v.float().div(255) if v.dtype == torch.uint8 else v for v in xs], False
+        if u is None and exact: xs, exact = [unit_float(v) for v in xs], False
         xs.append(x if u is None else u); ys.append(torch.as_tensor(y))
     return torch.cat(xs), torch.cat(ys).long()
 
@@ -265,7 +265,7 @@ def fingerprint(*tensors)->str:
     for t in tensors:
         t = t.detach().cpu()
         if t.dtype == torch.uint8 and t.ndim == 4:             # 8-bit images: the values a network sees, as float32
-            for k in range(0, len(t), 256): h.update(t[k:k + 256].float().div(255).contiguous().numpy().tobytes())
+            for k in range(0, len(t), 256): h.update(unit_float(t[k:k + 256]).contiguous().numpy().tobytes())
         else: h.update(t.contiguous().numpy().tobytes())
     return h.hexdigest()
 
