@@ -5,7 +5,8 @@
 # %% ../nbs/70_ablation.ipynb 3
 from __future__ import annotations
 import contextlib, os, warnings, numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torch.fx as fx
-from .networks import Network, GridablateError
+from .networks import Network
+from .errors import GridablateError
 from .activations import iter_batches
 
 # %% auto 0

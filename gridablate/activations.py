@@ -7,7 +7,8 @@ from __future__ import annotations
 import json, contextlib, numpy as np, torch, xarray as xr
 from pathlib import Path
 from torch.utils.data import DataLoader
-from .networks import Network, GridablateError
+from .networks import Network
+from .errors import GridablateError
 
 # %% auto 0
 __all__ = ['unit_means', 'trace', 'iter_batches', 'image_ids', 'record', 'class_means', 'save', 'load']

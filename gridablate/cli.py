@@ -9,7 +9,7 @@ from pathlib import Path
 from fastcore.script import call_parse
 from .world import WorldDataset, CLASSES
 from .zoo import TINY_NETS, zoo_record
-from .networks import GridablateError
+from .errors import GridablateError
 
 # %% auto 0
 __all__ = ['COMMANDS', 'UsageError', 'check_zoo', 'run', 'train', 'main']

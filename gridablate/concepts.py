@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np, torch, torch.nn.functional as F, xarray as xr
 from collections import Counter
 from pathlib import Path
-from .networks import Network, GridablateError
+from .networks import Network
+from .errors import GridablateError
 
 # %% auto 0
 __all__ = ['OPS', 'iter_masked', 'SegmentationFolder', 'layer_maps', 'unit_thresholds', 'unit_masks', 'formula_mask',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_data.ipynb 3
 from __future__ import annotations
-from .networks import GridablateError
+from .errors import GridablateError
 import hashlib, os, re, shutil, tarfile, tempfile, urllib.request, warnings, zlib
 from importlib import resources
 from pathlib import Path

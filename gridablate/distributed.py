@@ -6,7 +6,8 @@
 from __future__ import annotations
 import os, shutil, time, uuid, json, numpy as np, torch, xarray as xr
 from pathlib import Path
-from .networks import GridablateError, load_network
+from .networks import load_network
+from .errors import GridablateError
 from .ablation import logits_of, true_class_rank
 from .store import locked, write, problem
 from .study import (Study, analyse_cell_grid, study_images, study_tensors, prepare_network, _check_labels,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/85_figures.ipynb 3
 from __future__ import annotations
-from .networks import GridablateError
+from .errors import GridablateError
 import numpy as np, pandas as pd, xarray as xr, altair as alt
 
 # %% auto 0

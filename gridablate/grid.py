@@ -5,7 +5,7 @@
 # %% ../nbs/50_grid.ipynb 3
 from __future__ import annotations
 import numpy as np, xarray as xr
-from .networks import GridablateError
+from .errors import GridablateError
 
 # %% auto 0
 __all__ = ['activation_space', 'other_classes', 'grid_cells', 'layer_grid']

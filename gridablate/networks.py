@@ -4,49 +4,19 @@
 
 # %% ../nbs/20_networks.ipynb 3
 from __future__ import annotations
-import difflib, hashlib, pickle, re
+import hashlib, pickle, re
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torchvision
 from torch import nn
 from fastcore.basics import patch
+from .errors import (GridablateError, UnknownNameError, WeightsNotFoundError, WeightsMismatchError,
+                              UnsafeWeightsError, unknown_name)
 
 # %% auto 0
 __all__ = ['ALEXNET_LAYERS', 'VGG16_LAYERS', 'MOBILENET_V2_LAYERS', 'RESNET101_LAYERS', 'TORCHVISION_LAYERS', 'TINY_NAMES',
-           'NETWORKS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'GridablateError', 'UnknownNameError', 'WeightsNotFoundError',
-           'WeightsMismatchError', 'UnsafeWeightsError', 'Network', 'unit_float', 'wrap_model', 'read_weights',
+           'NETWORKS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Network', 'unit_float', 'wrap_model', 'read_weights',
            'load_weights', 'checkpoint_path', 'load_network']
-
-# %% ../nbs/20_networks.ipynb
-class GridablateError(ValueError):
-    "Bad input to gridablate; the message says how to fix it."
-    def __str__(self): return str(self.args[0]) if len(self.args) == 1 else super().__str__()
-
-class UnknownNameError(GridablateError, KeyError):
-    "A network or layer name that does not exist; the message lists the valid ones."
-
-class WeightsNotFoundError(GridablateError, FileNotFoundError):
-    "Weights that are not where they were looked for; the message says where to put them."
-
-class WeightsMismatchError(GridablateError):
-    "A weight file made for a different architecture."
-
-class UnsafeWeightsError(GridablateError):
-    "A file that holds more than tensors (a pickle that would run code); it was refused, not executed."
-
-# %% ../nbs/20_networks.ipynb
-def _unknown(kind:str, # what was looked up, e.g. 'layer'
-             name, # the name that was not found
-             valid, # the names that exist
-             most:int=40, # list at most this many
-            )->UnknownNameError:
-    "An `UnknownNameError` for `name` that lists the `valid` names, closest matches first."
-    valid = [str(v) for v in valid]
-    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)
-    names = close + [v for v in valid if v not in close]
-    more = f' ... ({len(names) - most} more)' if len(names) > most else ''
-    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ''
-    return UnknownNameError(f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(names[:most])}{more}")
 
 # %% ../nbs/20_networks.ipynb
 ALEXNET_LAYERS = dict(conv1='features.1', conv2='features.4', conv3='features.7', conv4='features.9',
@@ -70,7 +40,7 @@ def _check_layers(module:nn.Module, # the model
     if not layers: raise GridablateError('no analysis layers given: name at least one module path of the model')
     paths = [p for p, _ in module.named_modules() if p]
     for path in layers.values():
-        if path not in paths: raise _unknown('module path', path, paths)
+        if path not in paths: raise unknown_name('module path', path, paths)
     return layers
 
 # %% ../nbs/20_networks.ipynb
@@ -133,7 +103,7 @@ def __call__(self:Network, x:torch.Tensor)->torch.Tensor:
 @patch
 def layer(self:Network, name:str)->nn.Module:
     "The module of analysis layer `name`."
-    if name not in self.layers: raise _unknown('layer', name, self.layers)
+    if name not in self.layers: raise unknown_name('layer', name, self.layers)
     return self.module.get_submodule(self.layers[name])
 
 # %% ../nbs/20_networks.ipynb
@@ -230,7 +200,7 @@ def checkpoint_path(name:str, # a torchvision network from `NETWORKS`
                     which:str='IMAGENET1K_V1', # the torchvision weights' name
                    )->Path:
     "Where torch hub keeps (or would keep) the ImageNet weights of network `name`."
-    if name not in TORCHVISION_LAYERS: raise _unknown('torchvision network', name, TORCHVISION_LAYERS)
+    if name not in TORCHVISION_LAYERS: raise unknown_name('torchvision network', name, TORCHVISION_LAYERS)
     w = torchvision.models.get_model_weights(name)[which]
     return Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name
 
@@ -287,5 +257,5 @@ def load_network(name:str, # one of `NETWORKS`
     "Network `name` with its analysis layers, class names, normalisation and `weights`, in eval mode on `device`."
     if name in TORCHVISION_LAYERS: net = _torchvision(name, weights, allow_download)
     elif name in TINY_NAMES: net = _tiny(name, weights)
-    else: raise _unknown('network', name, NETWORKS)
+    else: raise unknown_name('network', name, NETWORKS)
     return net.to(device)

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from .networks import GridablateError
+from .errors import GridablateError
 
 # %% auto 0
 __all__ = ['contrast_images', 'probe_accuracy', 'probe_cells']

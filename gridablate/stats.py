@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np, pandas as pd, xarray as xr
 from scipy import stats as sps
-from .networks import GridablateError
+from .errors import GridablateError
 
 # %% auto 0
 __all__ = ['top_cells', 'cell_table', 'interaction_regression', 'top_cell_shares', 'regression_coefficients',

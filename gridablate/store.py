@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, errno, fcntl, hashlib, os, socket, time, warnings
 from pathlib import Path
 import xarray as xr
-from .networks import GridablateError
+from .errors import GridablateError
 from .activations import save, load
 
 # %% auto 0

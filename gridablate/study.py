@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses, hashlib, json, os, shutil, warnings, zlib, numpy as np, torch, xarray as xr
 from pathlib import Path
 from . import __version__
-from .networks import Network, GridablateError, load_network, unit_float
+from .networks import Network, load_network, unit_float
+from .errors import GridablateError
 from .activations import record, save, load, iter_batches
 from .grid import layer_grid, other_classes
 from .probe import probe_cells, contrast_images

@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_training.ipynb 3
 from __future__ import annotations
-from .networks import GridablateError
+from .errors import GridablateError
 import json, time, platform, torch, torch.nn as nn, torch.nn.functional as F
 from pathlib import Path
 from safetensors.torch import save_file

@@ -5,7 +5,8 @@
 # %% ../nbs/77_visualize.ipynb 3
 from __future__ import annotations
 import numpy as np, torch, torch.nn.functional as F, xarray as xr
-from .networks import Network, GridablateError
+from .networks import Network
+from .errors import GridablateError
 from .activations import trace
 
 # %% auto 0

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_world.ipynb 3
 from __future__ import annotations
-from .networks import GridablateError
+from .errors import GridablateError
 import numpy as np, torch
 from torch.utils.data import Dataset
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_zoo.ipynb 3
 from __future__ import annotations
-from .networks import GridablateError
+from .errors import GridablateError
 import json, torch, torch.nn as nn
 from importlib import resources
 from pathlib import Path

@@ -4,6 +4,7 @@ import pytest, torch, torchvision
 from torch import nn
 from safetensors.torch import save_file
 from gridablate.networks import *
+from gridablate.errors import *
 
 SMALL = dict(alexnet=64, vgg16=32, mobilenet_v2=32, resnet101=32)  # smallest convenient sides that run
 WIDTHS = dict(alexnet=[64, 192, 384, 256, 256, 4096, 4096], vgg16=[64, 128, 256, 512, 512, 4096, 4096],
