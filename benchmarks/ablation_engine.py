@@ -26,7 +26,7 @@ from gridablate import __version__
 from gridablate.networks import load_network
 from gridablate.world import WorldDataset
 from gridablate.zoo import TINY_NETS
-from gridablate.study import study_tensors
+from gridablate.sources import study_tensors
 from gridablate.activations import record
 from gridablate.probe import contrast_images, probe_cells, probe_accuracy
 from gridablate.ablation import rank_deficits, cut_at, true_class_rank, logits_of
@@ -43,7 +43,8 @@ rss_gb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 def paper_class(n_classes=50, images=50)->dict:
     "Part 4: the paper-size AlexNet study's memory, recording time and per-class time under three settings."
-    from gridablate.study import analyse_cell_grid
+    from gridablate.cells import analyse_cell_grid, NetworkInputs
+    from gridablate.record import Study
     torch.manual_seed(0)
     net = load_network("alexnet", "random")
     class_ids = list(range(n_classes))
@@ -64,9 +65,8 @@ def paper_class(n_classes=50, images=50)->dict:
                prepare_s=round(time.perf_counter() - t0, 1))
     for name, kw in [("method", dict(n_null=0)), ("n_offtarget_10", dict(n_null=0, n_offtarget=10)), ("run_defaults", {})]:
         t0 = time.perf_counter()
-        for l in net.layers:
-            a = acts.activation.sel(layer=l).values[:, :int(acts.n_units.sel(layer=l))]
-            analyse_cell_grid(net, a, labs.numpy(), class_ids, 0, imgs, base, l, **kw)
+        inputs = NetworkInputs(net, imgs, labs, class_ids, base, acts)
+        for l in net.layers: analyse_cell_grid(Study(n_per_class=images, **kw), inputs, l, 0)
         out[f"{name}_class_s"] = round(time.perf_counter() - t0, 1)
         out[f"{name}_study_min"] = round((out["prepare_s"] + n_classes * out[f"{name}_class_s"]) / 60, 1)
     out["peak_rss_gb"] = round(rss_gb(), 2)

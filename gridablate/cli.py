@@ -5,6 +5,7 @@
 # %% ../nbs/90_cli.ipynb 3
 from __future__ import annotations
 import json, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 from fastcore.script import call_parse
 from .world import WorldDataset, CLASSES
@@ -12,17 +13,17 @@ from .zoo import TINY_NETS, zoo_record
 from .errors import GridablateError
 
 # %% auto 0
-__all__ = ['COMMANDS', 'UsageError', 'check_zoo', 'run', 'train', 'main']
+__all__ = ['COMMANDS', 'UsageError', 'check_zoo', 'RunOptions', 'run', 'execute', 'train', 'main']
 
 # %% ../nbs/90_cli.ipynb
 class UsageError(ValueError):
     "A bad command-line value: reported in one line, exit status 2."
 
 def _split_list(s:str, valid, what:str)->list:
-    "Comma-separated names, each checked against `valid`."
+    "Comma-separated names, each checked against `valid` (None: any name)."
     items = [x.strip() for x in s.split(",") if x.strip()]
-    if not items: raise UsageError(f"No {what} given: pass one or more of {', '.join(valid)}.")
-    bad = [x for x in items if x not in valid]
+    if not items: raise UsageError(f"No {what} given: pass one or more{' of ' + ', '.join(valid) if valid else ''}.")
+    bad = [x for x in items if valid is not None and x not in valid]
     if bad: raise UsageError(f"Unknown {what} {', '.join(bad)}: use one or more of {', '.join(valid)}.")
     if len(set(items)) < len(items): raise UsageError(f"A {what[:-1] if what.endswith('s') else what} is listed twice in {s!r}: list each once.")
     return items
@@ -54,8 +55,41 @@ def _parse_classes(s:str|None):
     if not items: raise UsageError("--classes is empty: pass comma-separated class names or ids, or leave it out for the default")
     return tuple(int(x) if x.isdigit() else x for x in items)
 
+def _parse_networks(s:str)->list:
+    "Network names (checked now) and specs FILE.py:FUNCTION or MODULE:FUNCTION (built when the study runs)."
+    from gridablate.networks import NETWORKS
+    items = [x.strip() for x in s.split(",") if x.strip()]
+    bad = [x for x in items if ":" not in x and x not in NETWORKS]
+    if not items or bad: raise UsageError(f"{'Unknown networks ' + ', '.join(bad) if bad else 'No networks given'}: use one or "
+                                          f"more of {', '.join(NETWORKS)}, or FILE.py:FUNCTION for a network of your own.")
+    if len(set(items)) < len(items): raise UsageError(f"A network is listed twice in {s!r}: list each once.")
+    return items
+
+@dataclass
+class RunOptions:
+    "How to run a study, apart from what it is: where, on what, and how the command behaves."
+    out:Path # output folder (resumable)
+    device:str = "cpu" # torch device
+    max_memory:int|None = None # bytes for stacked ablation batches
+    wait:bool = False # wait for another run on `out` instead of refusing
+    scheduler:str|None = None # Dask scheduler ('local' or an address), or None for one process
+    check:bool = True # check the tiny zoo's accuracy first
+    stored:Path|None = None # the stored study this run reruns, to compare with
+
+def _options(out, device, max_memory, wait, scheduler, no_check, stored)->RunOptions:
+    "Checked run options."
+    import torch
+    try: torch.device(device)
+    except (RuntimeError, ValueError): raise UsageError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N.") from None
+    if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
+    if max_memory is not None and not max_memory > 0: raise UsageError(f"--max_memory must be a positive number of GB, got {max_memory}.")
+    if scheduler is not None and scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "ucx://")):
+        raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler such as tcp://HOST:8786.")
+    return RunOptions(Path(out), device, None if max_memory is None else int(max_memory * 2**30), wait, scheduler, not no_check,
+                      None if stored is None else Path(stored))
+
 @call_parse
-def run(networks:str=",".join(TINY_NETS), # comma-separated network names
+def run(networks:str=",".join(TINY_NETS), # comma-separated network names, or FILE.py:FUNCTION / MODULE:FUNCTION of your own
         source:str="world", # images: world, imagenet:PATH, imagenette:PATH or folder:PATH
         classes:str=None, # comma-separated class names or ids (default: all world classes / the paper's 8)
         n_per_class:int=50, # images per class
@@ -63,7 +97,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
         rows:int=4, # grid strips along selectivity
         cols:int=4, # grid cells along magnitude within a strip
         seed:int=0, # seed of the world and of every random draw
-        weights:str="pretrained", # network weights: pretrained, random, or a weight file
+        weights:str="pretrained", # weights of the named networks: pretrained, random, or a weight file
         device:str="cpu", # torch device
         out:Path=Path("gridablate-results"), # output folder (resumable)
         no_check:bool=False, # skip the check of the tiny zoo's accuracy on the world
@@ -77,55 +111,45 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names
         scheduler:str=None, # spread the units over Dask workers: 'local' (a cluster on this machine) or tcp://HOST:PORT of a running scheduler
        ):
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
-    from gridablate.networks import NETWORKS
-    from gridablate.study import Study, run_study, summarise, format_summary, stored_study
-    import torch
-    try: torch.device(device)
-    except (RuntimeError, ValueError): raise UsageError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N.") from None
-    if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
-    if max_memory is not None and not max_memory > 0: raise UsageError(f"--max_memory must be a positive number of GB, got {max_memory}.")
-    budget = None if max_memory is None else int(max_memory * 2**30)
-    if scheduler is not None and scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "ucx://")):
-        raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler such as tcp://HOST:8786.")
+    from gridablate.record import Study, stored_study
+    opts = _options(out, device, max_memory, wait, scheduler, no_check, from_results)
     if from_results is not None:
-        study, src = stored_study(from_results), Path(from_results)
-        if Path(out).resolve() in (src.resolve(), src.resolve().parent if src.suffix in (".zarr", ".nc") else None):
-            raise UsageError(f"--out is the stored study's own folder, so nothing would be recomputed: give --out a new folder.")
-        return _finish(study, Path(out), device, budget, wait, no_check, stored=from_results, scheduler=scheduler)
-    if n_per_class < 5: raise UsageError(f"--n_per_class must be at least 5 (the probes are 5-fold cross-validated), got {n_per_class}.")
-    if rows < 1 or cols < 1: raise UsageError(f"--rows and --cols must be at least 1, got {rows}x{cols}.")
-    if not 0 <= seed < 2**32: raise UsageError(f"--seed must be between 0 and 2**32 - 1, got {seed}.")
-    if n_null < 0 or fv_steps < 1: raise UsageError(f"--n_null must be at least 0 and --fv_steps at least 1, got {n_null} and {fv_steps}.")
-    if n_offtarget is not None and not 1 <= n_offtarget <= n_per_class:
-        raise UsageError(f"--n_offtarget must be between 1 and --n_per_class ({n_per_class}), got {n_offtarget}.")
-    kind, colon, where = source.partition(":")
-    if kind not in ("world", "imagenet", "imagenette", "folder") or (kind == "world") == bool(colon) or (colon and not where.strip()):
-        raise UsageError(f"--source {source!r}: use world, imagenet:PATH, imagenette:PATH or folder:PATH.")
-    nets = _split_list(networks, NETWORKS, "networks")
+        src = Path(from_results)
+        study = stored_study(src)
+        if opts.out.resolve() in (src.resolve(), src.resolve().parent if src.suffix in (".zarr", ".nc") else None):
+            raise UsageError("--out is the stored study's own folder, so nothing would be recomputed: give --out a new folder.")
+        return execute(study, opts)
+    nets = _parse_networks(networks)
+    named = [n for n in nets if ":" not in n]
     if companions is None: comp = [n for n in ("tiny_alexnet",) if n in nets]
     elif companions.strip().lower() == "none": comp = []
-    else: comp = _split_list(companions, nets, "companion networks (networks of the study)")
+    else: comp = _split_list(companions, named if named == nets else None, "companion networks (networks of the study)")
+    if layers is not None:                         # a spec's layers are known once it is built: the study checks them then
+        layers = tuple(_split_list(layers, [l for n in named for l in _layers_of(n)] if named == nets else None, "layers"))
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
-                  layers=tuple(_split_list(layers, [l for n in nets for l in _layers_of(n)], "layers")) if layers is not None else None,
-                  rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp), fv_steps=fv_steps, n_null=n_null,
-                  n_offtarget=n_offtarget)
-    return _finish(study, Path(out), device, budget, wait, no_check, scheduler=scheduler)
+                  layers=layers, rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp),
+                  fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget)
+    return execute(study, opts)
 
-def _finish(study, out:Path, device:str, budget, wait:bool, no_check:bool, stored=None, scheduler=None):
-    "Check the zoo, run the study (on Dask workers with `scheduler`), print the summary; with `stored`, say whether the rerun reproduced it."
-    from gridablate.study import run_study, summarise, format_summary
-    tiny = [n for n in study.networks if n in TINY_NETS]
-    if not no_check and tiny and study.source == "world":
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, study.n_per_class, study.seed), indent=1) + "\n")
+def execute(study, # the `record.Study` to run
+            opts:RunOptions, # how
+           ):
+    "Check the zoo, run the study (on Dask workers with a scheduler), print the summary; say whether a rerun reproduced."
+    from gridablate.study import run_study
+    from gridablate.summary import summarise, format_summary
+    tiny = [n for n in study.networks if isinstance(n, str) and n in TINY_NETS]
+    if opts.check and tiny and study.source == "world":
+        opts.out.mkdir(parents=True, exist_ok=True)
+        (opts.out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, study.n_per_class, study.seed), indent=1) + "\n")
     t0 = time.time()
-    if scheduler is None: results = run_study(study, out, device=device, max_memory=budget, wait=wait)
+    if opts.scheduler is None: results = run_study(study, opts.out, device=opts.device, max_memory=opts.max_memory, wait=opts.wait)
     else:
         from gridablate.distributed import run_distributed
-        results = run_distributed(study, out, scheduler, device=device, max_memory=budget, wait=wait)
-    print(f"\nresults: {out / 'results.zarr'}  ({time.time() - t0:.0f} s)")
+        results = run_distributed(study, opts.out, opts.scheduler, device=opts.device, max_memory=opts.max_memory, wait=opts.wait)
+    print(f"\nresults: {opts.out / 'results.zarr'}  ({time.time() - t0:.0f} s)")
     print(format_summary(summarise(results)))
-    if stored is not None: print(_compare(results, Path(stored)))
+    if opts.stored is not None: print(_compare(results, opts.stored))
+    return results
 
 def _compare(results, stored:Path)->str:
     "Whether rerun `results` equal the stored ones, variable by variable."
@@ -147,18 +171,34 @@ def _layers_of(name:str)->list:
 @call_parse
 def train(network:str, # tiny network to retrain
           epochs:int=None, # passes over the training pool (default: the shipped recipe's)
-          out:Path=None, # folder for weights and record (default: the package's own weights)
+          out:Path=None, # folder for the new weights and their record (use them with --weights OUT/NAME.safetensors)
+          replace_shipped:bool=False, # write over the weights that ship with gridablate, instead of --out
          ):
-    "Retrain a tiny network of the zoo with the shipped recipe."
-    from gridablate.training import retrain, DEFAULT_EPOCHS
+    "Retrain a tiny network of the zoo with the shipped recipe, into a folder you name."
+    from gridablate.training import retrain
     from gridablate.zoo import WEIGHTS_DIR
     name = _split_list(network, TINY_NETS, "networks")[0]
     if epochs is not None and epochs < 1: raise UsageError(f"--epochs must be at least 1, got {epochs}.")
-    r = retrain(name, out or WEIGHTS_DIR, epochs=epochs)
-    print(f"{name}: test top-1 {r['test_accuracy']:.3f} after {r['train_seconds'] / 60:.1f} min")
+    if (out is None) == (not replace_shipped):
+        raise UsageError("name a folder for the new weights with --out DIR, or pass --replace_shipped (alone) to write "
+                         f"over the weights that ship with gridablate in {WEIGHTS_DIR}.")
+    dest = WEIGHTS_DIR if replace_shipped else Path(out)
+    dest.mkdir(parents=True, exist_ok=True)
+    r = retrain(name, dest, epochs=epochs)
+    print(f"{name}: test top-1 {r['test_accuracy']:.3f} after {r['train_seconds'] / 60:.1f} min; weights in {dest}")
 
 # %% ../nbs/90_cli.ipynb
 COMMANDS = {"run": run, "train": train}
+
+def _one_line_warnings(cmd:str):
+    "Print what a run says about its pieces (recomputed, and why) as one line each, without a source line."
+    import warnings
+    from gridablate.store import StalePieceWarning
+    show = warnings.showwarning
+    def one_line(message, category, *args, **kw):
+        if issubclass(category, StalePieceWarning): print(f"gridablate {cmd}: {message}", file=sys.stderr)
+        else: show(message, category, *args, **kw)
+    warnings.showwarning = one_line
 
 def main():
     "Entry point of the `gridablate` console script: `gridablate COMMAND [options]`."
@@ -168,6 +208,7 @@ def main():
     cmd = sys.argv.pop(1)
     sys.argv[0] = f"gridablate {cmd}"
     sys.argv[1:] = ["--from_results" if a == "--from" else a for a in sys.argv[1:]]
+    _one_line_warnings(cmd)
     try: COMMANDS[cmd]()
     except (UsageError, GridablateError, FileNotFoundError) as e:
         print(f"gridablate {cmd}: error: {e}", file=sys.stderr)

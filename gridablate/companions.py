@@ -9,7 +9,7 @@ from pathlib import Path
 from .networks import Network, load_network
 from .errors import GridablateError
 from .activations import iter_batches
-from .store import write, read, problem
+from .store import Pieces
 from .concepts import explain_layer, cell_concepts
 from .visualize import path_check, cell_paths
 
@@ -49,14 +49,20 @@ def unit_companions(net:Network, # the network
 # %% ../nbs/78_companions.ipynb
 COMPANION_VARS = ("concept_iou", "concept_explained", "fv_similarity", "fv_pass_rate")
 
-def add_companions(results:xr.Dataset, # from `study.gather`: needs unit_sel_bin, unit_mag_bin, layer_units
-                   study, # the `study.Study` (networks in `study.companions` are analysed)
+def _report(ready:dict):
+    for *_, pieces in ready.values():
+        if pieces is not None: pieces.report()
+
+def add_companions(results:xr.Dataset, # from `cells.gather`: needs unit_sel_bin, unit_mag_bin, layer_units
+                   study, # the `record.Study` (networks named in `study.companions` are analysed)
+                   nets:dict, # {name: Network} of the study's networks
                    out:Path|None=None, # output folder: per-layer unit results are kept in out/companions and reused
+                   expect:dict|None=None, # {name: provenance} the kept pieces must match (`store.Pieces`)
                    device:str="cpu", # torch device
                    progress:bool=False, # progress bar
                   )->xr.Dataset:
     "The results with the companions' cell variables (NaN where not computed)."
-    from gridablate.study import study_images, study_tensors
+    from gridablate.sources import images_for, study_tensors
     if bad := [n for n in study.companions if n not in results.network.values]:
         raise GridablateError(f"companions asked for {bad}, which the study does not run: choose among {list(results.network.values)}")
     rows, cols = results.sizes["sel_bin"], results.sizes["mag_bin"]
@@ -67,22 +73,23 @@ def add_companions(results:xr.Dataset, # from `study.gather`: needs unit_sel_bin
     if progress:
         from tqdm.auto import tqdm
         todo = tqdm(todo, desc="companions")
-    nets = {}
+    ready = {}
     for name, layer in todo:
-        if name not in nets:
-            net = load_network(name, study.weights, device=device)
+        if name not in ready:
+            net = nets[name].to(device)
             masked = companion_images(study.source, study.classes, study.companion_images, net.input_size, study.seed)
             if masked is None:
-                ds = study_images(study, net.input_size)
+                ds = images_for(study.source, net, study.classes, study.n_per_class, study.seed)
                 natural = study_tensors(ds, compact=False)[0]
             else: natural = torch.cat([x for x, _ in iter_batches(masked, 256)])
-            nets = {name: (net, masked, natural)}
-        net, masked, natural = nets[name]
+            pieces = Pieces(out, name, (expect or {}).get(name, {})) if out is not None else None
+            _report(ready); ready = {name: (net, masked, natural, pieces)}
+        net, masked, natural, pieces = ready[name]
         path = None if out is None else Path(out) / "companions" / name / f"{layer}.nc"
-        if path is not None and problem(path) is None: u = read(path)
-        else:
+        u = pieces.get(path) if pieces is not None else None
+        if u is None:
             u = unit_companions(net, layer, masked, natural, study.fv_steps, seed=study.seed)
-            if path is not None: path.parent.mkdir(parents=True, exist_ok=True); write(u, path)
+            if pieces is not None: pieces.put(u, path)
         i, j = list(results.network.values).index(name), list(results.layer.values).index(layer)
         n_units = u.sizes["unit"]
         for k, cls in enumerate(results["class"].values):
@@ -91,5 +98,6 @@ def add_companions(results:xr.Dataset, # from `study.gather`: needs unit_sel_bin
             c, p = cell_concepts(u, sb, mb, rows, cols), cell_paths(u.rename(unit="group"), sb, mb, rows, cols)
             for v, src in (("concept_iou", c), ("concept_explained", c), ("fv_similarity", p), ("fv_pass_rate", p)):
                 V[v][i, j, k] = src[v].values; attrs[v] = src[v].attrs
+    _report(ready)
     dims = ("network", "layer", "class", "sel_bin", "mag_bin")
     return results.assign({v: (dims, V[v], attrs.get(v, {"description": "not computed"})) for v in COMPANION_VARS})

@@ -5,10 +5,11 @@
 # %% ../nbs/30_data.ipynb 3
 from __future__ import annotations
 from .errors import GridablateError
+from .networks import prepare_image
 import hashlib, os, re, shutil, tarfile, tempfile, urllib.request, warnings, zlib
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 import numpy as np, scipy.io, torch
 from PIL import Image
 from torch.utils.data import Dataset
@@ -72,11 +73,11 @@ def _rgb(im:Image.Image)->Image.Image:
 
 def load_image(path:str|Path, # an image file
                size:int=224, # side of the square output
+               preprocess:str|Callable='imagenet', # 'imagenet', 'resize', 'none' or a function (`PREPROCESS`)
               )->torch.Tensor:
-    "The image at `path` as a float tensor `(3, size, size)` in [0, 1]: RGB, shorter side resized, centre-cropped."
+    "The image at `path` as a float tensor `(3, size, size)` in [0, 1], RGB, prepared by `preprocess`."
     with Image.open(path) as im: im = _rgb(im)
-    im = TF.resize(im, round(size * 256 / 224), interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
-    return TF.to_tensor(TF.center_crop(im, size))
+    return prepare_image(im, size, preprocess, str(path))
 
 # %% ../nbs/30_data.ipynb
 def _positive(v:int, name:str)->int:
@@ -89,17 +90,24 @@ class ImageList(Dataset):
                  targets:Sequence[int], # one label per file
                  classes:Sequence[str], # readable class names, index = label
                  size:int=224, # side of the square images
+                 preprocess:str|Callable='imagenet', # how each file becomes an image (`load_image`)
                 ):
         if len(paths) != len(targets): raise GridablateError(f"{len(paths)} paths but {len(targets)} targets")
         self.paths, self.targets = [Path(p) for p in paths], [int(t) for t in targets]
-        self.classes, self.size = list(classes), _positive(size, 'size')
+        self.classes, self.size, self.preprocess = list(classes), _positive(size, 'size'), preprocess
     def __len__(self): return len(self.paths)
-    def __getitem__(self, i:int): return load_image(self.paths[i], self.size), self.targets[i]
+    def __getitem__(self, i:int): return load_image(self.paths[i], self.size, self.preprocess), self.targets[i]
     @property
     def class_ids(self)->list[int]:
         "The labels that occur, ascending."
         return sorted(set(self.targets))
-    def __repr__(self): return f"{type(self).__name__}({len(self)} images, {len(self.class_ids)} classes, size {self.size})"
+    def for_network(self, net)->ImageList:
+        "The same files, prepared at `net`'s input size by `net`'s preprocessing."
+        self.size, self.preprocess = net.input_size, net.preprocess
+        return self
+    def __repr__(self):
+        p = self.preprocess if isinstance(self.preprocess, str) else 'custom'
+        return f"{type(self).__name__}({len(self)} images, {len(self.class_ids)} classes, size {self.size}, {p})"
 
 # %% ../nbs/30_data.ipynb
 def _decodes(path:Path)->bool:

@@ -4,14 +4,15 @@
 
 # %% ../nbs/84_distributed.ipynb 3
 from __future__ import annotations
-import os, shutil, time, uuid, json, numpy as np, torch, xarray as xr
+import os, time, uuid, json, numpy as np, torch, xarray as xr
 from pathlib import Path
-from .networks import load_network
 from .errors import GridablateError
 from .ablation import logits_of, true_class_rank
-from .store import locked, write, problem
-from .study import (Study, analyse_cell_grid, study_images, study_tensors, prepare_network, _check_labels,
-                              _claim, _reuse, _unit_path, _run_held)
+from .record import Study
+from .sources import images_for, study_tensors, fingerprint, weights_fingerprint
+from .cells import NetworkInputs, analyse_cell_grid, check_labels
+from .store import locked, Pieces
+from .study import study_network, study_networks, claim, prepare_network, piece_path, finish_study
 
 # %% auto 0
 __all__ = ['worker_network', 'worker_inputs', 'layer_activations', 'compute_unit', 'run_distributed']
@@ -19,29 +20,37 @@ __all__ = ['worker_network', 'worker_inputs', 'layer_activations', 'compute_unit
 # %% ../nbs/84_distributed.ipynb
 _NETS, _INPUTS, _ACTS = {}, {}, {}                 # per worker process: networks, study images, the last layer read
 
-def worker_network(name:str, # network name
-                   weights:str, # its weights ('pretrained', 'random' or a file)
+def worker_network(item, # a network name, a 'FILE.py:FUNCTION' spec, or a `Network`
+                   study:Study, # the study (weights and seed of named networks)
                    device:str="cpu", # torch device
                   ):
-    "The network, loaded once per worker process and kept."
-    key = (name, weights, str(device))
-    if key not in _NETS: _NETS[key] = load_network(name, weights, device=device)
+    "The network, built once per worker process and kept."
+    key = (item if isinstance(item, str) else ("object", id(item)), study.weights, study.seed, str(device))
+    if key not in _NETS: _NETS[key] = study_network(item, study, device)
     return _NETS[key]
 
 def worker_inputs(study:Study, # the study
                   net, # one of its networks, from `worker_network`
+                  expect:dict, # the provenance the client fixed for it
                  )->tuple:
-    "(images, labels, class ids, true-class ranks) of the study as `net` sees them, built once per worker process."
+    "(images, labels, class ids, true-class ranks) of the study as `net` sees them, built and checked once per worker."
     key = (study.to_json(), net.name, net.weights_id, str(net.device))
     if key not in _INPUTS:
-        ds = study_images(study, net.input_size)
+        for what, have in (("weights", weights_fingerprint(net)), ):
+            if have != expect[what]: raise _mismatch(net.name, what)
+        ds = images_for(study.source, net, study.classes, study.n_per_class, study.seed)
         images, labels = study_tensors(ds)
+        if fingerprint(images, labels) != expect["images"]: raise _mismatch(net.name, "images")
         logits = logits_of(net, images)
         if not torch.isfinite(logits).all():
             raise GridablateError(f"{net.name} gives NaN or infinite outputs on {int((~torch.isfinite(logits)).any(1).sum())} "
                                   "images: check the weights and the images")
         _INPUTS[key] = images, labels, list(ds.class_ids), true_class_rank(logits, labels)
     return _INPUTS[key]
+
+def _mismatch(name:str, what:str)->GridablateError:
+    return GridablateError(f"worker {_where()} sees other {what} for {name} than the client: make the same files "
+                           "reachable at the same paths on every worker")
 
 def layer_activations(path, # a sealed activation store `activations/NETWORK.zarr`
                       seal:str, # its checksum as the client checked it
@@ -69,25 +78,24 @@ def _where()->str:
     except (ImportError, ValueError): return f"pid {os.getpid()}"
 
 # %% ../nbs/84_distributed.ipynb
-def compute_unit(study_json:str, # the study, as `Study.to_json`
+def compute_unit(study:Study, # the study (sent once to every worker)
                  out:str, # the results folder (the same path on every machine)
-                 network:str, layer:str, pos:int, # the unit: network, layer, position of the target class
+                 item, # the network: a name, a 'FILE.py:FUNCTION' spec, or a `Network`
+                 layer:str, pos:int, # the unit: layer, position of the target class
                  seal:str, # checksum of the network's activation store
+                 expect:dict, # the network's provenance, as the client fixed it (`study.prepare_network`)
                  device:str="cpu", # torch device on the worker
                  max_memory:int|None=None, # bytes for stacked ablation batches
                 )->dict:
     "Compute one unit of work and write it to its own sealed file; return where, by whom and how long."
-    t0, started = time.perf_counter(), time.time()
-    study, out = Study.from_json(study_json), Path(out)
-    net = worker_network(network, study.weights, device)
-    images, labels, class_ids, base = worker_inputs(study, net)
-    a = layer_activations(out / "activations" / f"{network}.zarr", seal, layer)
-    u = analyse_cell_grid(net, a, labels.numpy(), class_ids, pos, images, base, layer, rows=study.rows, cols=study.cols,
-                          n_others=study.n_others, folds=study.folds, seed=study.seed, n_null=study.n_null,
-                          n_offtarget=study.n_offtarget, max_memory=max_memory)
-    path = _unit_path(out, network, layer, pos); path.parent.mkdir(parents=True, exist_ok=True)
-    write(u, path)
-    return dict(path=str(path.relative_to(out)), worker=_where(), seconds=time.perf_counter() - t0, started=started, finished=time.time())
+    t0, started, out = time.perf_counter(), time.time(), Path(out)
+    net = worker_network(item, study, device)
+    images, labels, class_ids, base = worker_inputs(study, net, expect)
+    acts = lambda layer: layer_activations(out / "activations" / f"{net.name}.zarr", seal, layer)
+    u = analyse_cell_grid(study, NetworkInputs(net, images, labels, class_ids, base, acts), layer, pos, max_memory)
+    path = Pieces(out, net.name, expect).put(u, piece_path(out, net.name, layer, pos))
+    return dict(path=str(path.relative_to(out)), worker=_where(), seconds=time.perf_counter() - t0, started=started,
+                finished=time.time())
 
 # %% ../nbs/84_distributed.ipynb
 def _client(scheduler, n_workers:int|None, device:str):
@@ -119,34 +127,44 @@ def run_distributed(study:Study, # what to run
     "Run (or resume) a study with one Dask task per unfinished unit, then gather `out/results.zarr` as `run_study` does."
     out = Path(out).resolve()
     with locked(out, wait):
-        _claim(out, study)
-        for p in out.rglob("*.partial"): shutil.rmtree(p) if p.is_dir() else p.unlink()    # leftovers of a killed write
-        todo, classes = [], None
-        for name in study.networks:
-            w = prepare_network(study, out, name, device, progress)                         # activations, once per network
-            _check_labels(w["net"], w["ds"], list(w["ds"].class_ids))
-            if classes is None: classes = w["classes"]
-            elif w["classes"] != classes: raise GridablateError("the networks see different classes: run them as separate studies")
-            seal = w["acts_path"].with_name(w["acts_path"].name + ".sha256").read_text().strip()
-            todo += [(name, l, p, seal) for l in w["layers"] for p in range(len(classes))
-                     if _reuse(out, _unit_path(out, name, l, p)) is None]
-            del w
-        log = []
-        if todo:
-            from distributed import as_completed
-            client, cluster = _client(scheduler, n_workers, device)
-            try:
-                run = uuid.uuid4().hex[:8]
-                futures = [client.submit(compute_unit, study.to_json(), str(out), n, l, p, s, device, max_memory,
-                                         key=f"gridablate-unit-{run}-{n}-{l}-{p:04d}") for n, l, p, s in todo]
-                done = as_completed(futures)
-                if progress:
-                    from tqdm.auto import tqdm
-                    done = tqdm(done, total=len(futures), desc="units")
-                for f in done: log.append(f.result()); f.release()        # a dead worker's finished units are on disk, not redone
-            finally:
-                client.close()
-                if cluster is not None: cluster.close()
+        claim(out, study)
+        prepared, todo = {}, []
+        for item, net in zip(study.networks, study_networks(study, device)):
+            w = prepared[net.name] = prepare_network(study, out, net, device, progress)   # activations, once per network
+            check_labels(w.net, w.ds, list(w.ds.class_ids))
+            name = net.name
+            seal = w.acts_path.with_name(w.acts_path.name + ".sha256").read_text().strip()
+            todo += [(item, name, l, p, seal, w.pieces.expect) for l in w.layers for p in range(len(w.classes))
+                     if w.pieces.get(piece_path(out, name, l, p)) is None]
+            w.pieces.report()
+        log = _submit(study, out, todo, scheduler, n_workers, device, max_memory, progress) if todo else []
         tmp = out / "distributed.json.partial"
         tmp.write_text(json.dumps(log, indent=0) + "\n"); os.replace(tmp, out / "distributed.json")
-        return _run_held(study, out, progress, device, max_memory)                     # every unit found finished: gather
+        units = {}
+        for name, w in prepared.items():
+            units.update({(name, l, w.classes[p]): w.pieces.get(piece_path(out, name, l, p)) for l in w.layers
+                          for p in range(len(w.classes))})
+        if any(u is None for u in units.values()):
+            raise GridablateError("a worker left a unit unfinished or damaged: run the same command again to compute it")
+        return finish_study(study, out, prepared, units, device, progress)
+
+def _submit(study:Study, out:Path, todo:list, scheduler, n_workers, device, max_memory, progress)->list:
+    "One Dask task per unit of `todo`; the tasks' reports, as they finish."
+    from distributed import as_completed
+    client, cluster = _client(scheduler, n_workers, device)
+    try:
+        run, log = uuid.uuid4().hex[:8], []
+        shared = client.scatter(study, broadcast=True)                             # the study, sent once per worker
+        nets = {name: (client.scatter(item, broadcast=True) if not isinstance(item, str) else item)
+                for item, name, *_ in todo}
+        futures = [client.submit(compute_unit, shared, str(out), nets[n], l, p, s, e, device, max_memory,
+                                 key=f"gridablate-unit-{run}-{n}-{l}-{p:04d}") for _, n, l, p, s, e in todo]
+        done = as_completed(futures)
+        if progress:
+            from tqdm.auto import tqdm
+            done = tqdm(done, total=len(futures), desc="units")
+        for f in done: log.append(f.result()); f.release()           # a dead worker's finished units are on disk, not redone
+        return log
+    finally:
+        client.close()
+        if cluster is not None: cluster.close()

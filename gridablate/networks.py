@@ -4,19 +4,25 @@
 
 # %% ../nbs/20_networks.ipynb 3
 from __future__ import annotations
-import hashlib, pickle, re
+import hashlib, importlib, importlib.util, inspect, pickle, re, sys
 from dataclasses import dataclass
 from pathlib import Path
-import torch, torchvision
+from typing import Callable
+import numpy as np, torch, torchvision
 from torch import nn
 from fastcore.basics import patch
+import torch.nn.functional as F
+from PIL import Image
+import torchvision.transforms.functional as TF
 from .errors import (GridablateError, UnknownNameError, WeightsNotFoundError, WeightsMismatchError,
                               UnsafeWeightsError, unknown_name)
+from .draws import draw_seed
 
 # %% auto 0
 __all__ = ['ALEXNET_LAYERS', 'VGG16_LAYERS', 'MOBILENET_V2_LAYERS', 'RESNET101_LAYERS', 'TORCHVISION_LAYERS', 'TINY_NAMES',
-           'NETWORKS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Network', 'unit_float', 'wrap_model', 'read_weights',
-           'load_weights', 'checkpoint_path', 'load_network']
+           'NETWORKS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PREPROCESS', 'Network', 'unit_float', 'prepare_image',
+           'wrap_model', 'read_weights', 'load_weights', 'checkpoint_path', 'load_network', 'network_from_spec',
+           'resolve_network']
 
 # %% ../nbs/20_networks.ipynb
 ALEXNET_LAYERS = dict(conv1='features.1', conv2='features.4', conv3='features.7', conv4='features.9',
@@ -30,6 +36,14 @@ TORCHVISION_LAYERS = dict(alexnet=ALEXNET_LAYERS, vgg16=VGG16_LAYERS, mobilenet_
 TINY_NAMES = ('tiny_alexnet', 'tiny_vgg', 'tiny_mobilenet', 'tiny_resnet') # the small nets of `gridablate.zoo`
 NETWORKS = (*TORCHVISION_LAYERS, *TINY_NAMES)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+# %% ../nbs/20_networks.ipynb
+PREPROCESS = dict(
+    imagenet="ImageNet's evaluation transform: shorter side resized to size·256/224 (bilinear, antialiased), "
+             "then the central size×size crop",
+    resize="resized directly to size×size (bilinear without antialiasing, as OpenCV's cv2.resize; "
+           "the aspect ratio is not kept)",
+    none="as they are: an image whose size is not size×size is refused")
 
 # %% ../nbs/20_networks.ipynb
 def _check_layers(module:nn.Module, # the model
@@ -55,6 +69,8 @@ class Network:
     std:tuple=IMAGENET_STD # per-channel standard deviation, likewise
     input_size:int=224 # side of the square images the weights were trained on
     weights_id:str='random' # where the weights came from, e.g. 'torchvision:AlexNet_Weights.IMAGENET1K_V1'
+    preprocess:str|Callable='none' # how image files reach it: 'imagenet', 'resize', 'none' or a function (`PREPROCESS`)
+    spec:str|None=None # how to build it again: a name of `NETWORKS` or 'FILE.py:FUNCTION' (None: a Python object)
 
     def __post_init__(self):
         self.layers, self.classes = _check_layers(self.module, self.layers), list(self.classes)
@@ -62,6 +78,9 @@ class Network:
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise GridablateError(f'mean and std need 3 values each (std > 0), got {self.mean} and {self.std}')
         self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
+        if not (callable(self.preprocess) or self.preprocess in PREPROCESS):
+            raise GridablateError(f'preprocess={self.preprocess!r}: use one of {", ".join(PREPROCESS)}, or a function '
+                                  'taking a PIL image and returning a (3, input_size, input_size) tensor in [0,1]')
         self.module.eval()
 
     def __repr__(self):
@@ -100,6 +119,59 @@ def __call__(self:Network, x:torch.Tensor)->torch.Tensor:
     return self.module(self.normalise(x))
 
 # %% ../nbs/20_networks.ipynb
+def _resize_linear(x:torch.Tensor, size:int)->torch.Tensor:
+    "(3,H,W) float 0–255 resized to size×size like cv2.resize(INTER_LINEAR): half-pixel centres, no antialiasing."
+    return F.interpolate(x[None], size=(size, size), mode='bilinear', align_corners=False, antialias=False)[0]
+
+def prepare_image(im:Image.Image|torch.Tensor, # a PIL image, or a (3,H,W) tensor in [0,1] (uint8: 0–255)
+                  size:int, # the network's input side
+                  policy:str|Callable='none', # a key of `PREPROCESS`, or a function of a PIL image
+                  what:str='an image', # names the image in messages, e.g. its file
+                 )->torch.Tensor:
+    "The image as the network expects it: a (3, size, size) float tensor in [0,1], per `policy`."
+    if callable(policy):
+        if isinstance(im, torch.Tensor): im = TF.to_pil_image(unit_float(im))
+        x = policy(im)
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != (3, size, size):
+            raise GridablateError(f'the preprocessing function {getattr(policy, "__name__", policy)!r} gave '
+                                  f'{tuple(getattr(x, "shape", ())) or type(x).__name__} for {what}; it must return a '
+                                  f'(3, {size}, {size}) tensor in [0,1]')
+        return unit_float(x)
+    if isinstance(im, Image.Image): x = TF.pil_to_tensor(im.convert('RGB'))          # uint8, exact
+    else: x = im if im.dtype == torch.uint8 else im.float()
+    h, w = x.shape[-2:]
+    if policy == 'none':
+        if (h, w) != (size, size):
+            raise GridablateError(f'{what} is {w}×{h} pixels, but the network takes {size}×{size} images as they are '
+                                  "(preprocess='none'): give images of that size, or set the network's preprocess to "
+                                  "'resize' (direct resize) or 'imagenet' (resize and centre crop) to have them resampled")
+        return unit_float(x)
+    if policy == 'resize':
+        if (h, w) == (size, size): return unit_float(x)
+        if x.dtype == torch.uint8: return _resize_linear(x.float(), size).round_().clamp_(0, 255).div_(255)
+        return _resize_linear(x * 255, size).div_(255).clamp_(0, 1)
+    short = round(size * 256 / 224)
+    if isinstance(im, Image.Image):                                                    # PIL's resampling, as torchvision
+        im = TF.resize(im.convert('RGB'), short, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        return TF.to_tensor(TF.center_crop(im, size))
+    x = TF.resize(unit_float(x), short, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    return TF.center_crop(x, size).clamp(0, 1)
+
+@patch
+def prepare(self:Network, im, # a PIL image or a (3,H,W) tensor
+            what:str='an image', # names the image in messages
+           )->torch.Tensor:
+    "`im` as this network takes it (`prepare_image` with its `input_size` and `preprocess`)."
+    return prepare_image(im, self.input_size, self.preprocess, what)
+
+@patch(as_prop=True)
+def preprocess_record(self:Network)->str:
+    "The preprocessing in words, for the results' record."
+    p = self.preprocess
+    if callable(p): return f"custom: {getattr(p, '__module__', '?')}.{getattr(p, '__qualname__', repr(p))} to {self.input_size} px"
+    return f"{p}: {PREPROCESS[p].replace('size×size', f'{self.input_size}×{self.input_size}').replace('size·', f'{self.input_size}·')}"
+
+# %% ../nbs/20_networks.ipynb
 @patch
 def layer(self:Network, name:str)->nn.Module:
     "The module of analysis layer `name`."
@@ -136,9 +208,14 @@ def wrap_model(module:nn.Module, # an image classifier taking normalised (B,3,H,
                name:str='custom', # short name for reports
                weights_id:str='custom', # where the weights came from, for the record
                check:bool=True, # run one blank image through to check the layers and classes (`Network.check`)
+               preprocess:str|Callable='none', # how image files reach it: 'imagenet', 'resize', 'none' or a function
+               weights:str|Path|None=None, # a weight file to load into `module` first (`read_weights`)
               )->Network:
     "Wrap your own model for analysis, checking its layer names and class names."
-    net = Network(name, module, layers, classes, mean, std, input_size, weights_id)
+    if weights is not None:
+        sd, weights_id = read_weights(weights)
+        load_weights(module, sd, name, str(weights))
+    net = Network(name, module, layers, classes, mean, std, input_size, weights_id, preprocess)
     return net.check() if check else net
 
 # %% ../nbs/20_networks.ipynb
@@ -171,6 +248,8 @@ def read_weights(path:str|Path, # a .pth, .pt or .safetensors file holding a sta
                               'expected a state dict saved with torch.save or safetensors') from None
     for key in ('state_dict', 'model'): # common checkpoint wrappers
         if isinstance(sd, dict) and isinstance(sd.get(key), dict): sd = sd[key]
+    if isinstance(sd, dict) and sd and all(str(k).startswith('module.') for k in sd):   # saved from DataParallel
+        sd = {k[len('module.'):]: v for k, v in sd.items()}
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise GridablateError(f'{p} holds no state dict (a dict of tensors); save one with torch.save(model.state_dict(), path)')
     return sd, f'file:{_sha256(p)[:12]}'
@@ -206,10 +285,12 @@ def checkpoint_path(name:str, # a torchvision network from `NETWORKS`
 
 # %% ../nbs/20_networks.ipynb
 def _random(build, # callable returning a freshly initialised model
+            name:str, # the network's name: part of the seed's key
+            seed:int=0, # the study's seed
            ):
-    "`build()` under seed 0, leaving the global random state as it was."
+    "`build()` under a seed keyed by `seed` and `name`, leaving the global random state as it was."
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.manual_seed(draw_seed(seed, 'weights', name))
         return build()
 
 def _imagenet_state(name:str, which:str, allow_download:bool)->dict:
@@ -222,7 +303,7 @@ def _imagenet_state(name:str, which:str, allow_download:bool)->dict:
             'or pass weights=<path of a weight file>.')
     return torch.hub.load_state_dict_from_url(w.url, progress=True, check_hash=True, weights_only=True, map_location='cpu')
 
-def _torchvision(name:str, weights, allow_download:bool)->Network:
+def _torchvision(name:str, weights, allow_download:bool, seed:int)->Network:
     "Torchvision network `name` with `weights`; the weights are read before the model is built."
     enum = torchvision.models.get_model_weights(name)
     which = 'IMAGENET1K_V1' if weights in ('pretrained', 'imagenet') else weights
@@ -230,32 +311,83 @@ def _torchvision(name:str, weights, allow_download:bool)->Network:
     elif which in enum.__members__:
         sd, wid, weights = _imagenet_state(name, which, allow_download), f'torchvision:{enum[which]}', f'torchvision {enum[which]}'
     else: sd, wid = read_weights(weights)
-    module = _random(lambda: torchvision.models.get_model(name, weights=None))
+    module = _random(lambda: torchvision.models.get_model(name, weights=None), name, seed)
     if sd is not None: load_weights(module, sd, name, str(weights))
     return Network(name, module, TORCHVISION_LAYERS[name], enum.IMAGENET1K_V1.meta['categories'],
-                   IMAGENET_MEAN, IMAGENET_STD, 224, wid)
+                   IMAGENET_MEAN, IMAGENET_STD, 224, wid, 'imagenet', name)
 
 # %% ../nbs/20_networks.ipynb
-def _tiny(name:str, weights)->Network:
+def _tiny(name:str, weights, seed:int)->Network:
     "Tiny zoo network `name` with `weights`."
     from gridablate import zoo, world
     if weights == 'imagenet': raise GridablateError(f"{name!r} was trained on the generated world, not ImageNet: pass weights='pretrained'")
     if weights == 'pretrained': module, wid = zoo.load_tiny(name), f'gridablate:{name}'
-    elif weights == 'random': module, wid = _random(lambda: zoo.tiny_net(name)), 'random'
+    elif weights == 'random': module, wid = _random(lambda: zoo.tiny_net(name), name, seed), 'random'
     else:
         sd, wid = read_weights(weights)
         module = load_weights(zoo.tiny_net(name), sd, name, str(weights))
     return Network(name, module, {l: l for l in zoo.TINY_LAYERS[name]}, list(world.CLASSES),
-                   zoo.WORLD_MEAN, zoo.WORLD_STD, 32, wid)
+                   zoo.WORLD_MEAN, zoo.WORLD_STD, 32, wid, 'none', name)
 
 # %% ../nbs/20_networks.ipynb
 def load_network(name:str, # one of `NETWORKS`
-                 weights:str|Path='pretrained', # 'pretrained' ('imagenet' too, for torchvision nets), 'random' (seed 0), a torchvision weights name such as 'IMAGENET1K_V2', or the path of a .pth/.pt/.safetensors state dict
+                 weights:str|Path='pretrained', # 'pretrained' ('imagenet' too, for torchvision nets), 'random', a torchvision weights name such as 'IMAGENET1K_V2', or the path of a .pth/.pt/.safetensors state dict
                  device:str|torch.device='cpu', # where to put the model
                  allow_download:bool=False, # fetch missing ImageNet weights from download.pytorch.org
+                 seed:int=0, # with weights='random': the seed, keyed by the network's name too
                 )->Network:
     "Network `name` with its analysis layers, class names, normalisation and `weights`, in eval mode on `device`."
-    if name in TORCHVISION_LAYERS: net = _torchvision(name, weights, allow_download)
-    elif name in TINY_NAMES: net = _tiny(name, weights)
+    if name in TORCHVISION_LAYERS: net = _torchvision(name, weights, allow_download, seed)
+    elif name in TINY_NAMES: net = _tiny(name, weights, seed)
     else: raise unknown_name('network', name, NETWORKS)
     return net.to(device)
+
+# %% ../nbs/20_networks.ipynb
+def _spec_module(where:str):
+    "The module a spec names: a .py file (loaded under a name derived from its path) or an importable module."
+    if where.endswith('.py') or '/' in where or '\\' in where:
+        path = Path(where).expanduser().resolve()
+        if not path.is_file(): raise GridablateError(f'no such file {path} (from the network spec {where!r})')
+        key = f'_gridablate_spec_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}'
+        spec = importlib.util.spec_from_file_location(key, path)
+        mod = importlib.util.module_from_spec(spec); sys.modules[key] = mod
+        try: spec.loader.exec_module(mod)
+        except Exception as e:
+            del sys.modules[key]
+            raise GridablateError(f'{path} failed to load ({type(e).__name__}: {e}): fix the file') from e
+        return mod, str(path)
+    try: return importlib.import_module(where), where
+    except ImportError as e: raise GridablateError(f'cannot import module {where!r} ({e}): give FILE.py:FUNCTION, or put '
+                                                   'the module on the Python path') from None
+
+def _is_network(x)->bool:
+    "Whether `x` is a `Network` (also one whose class was defined again, as happens when a notebook re-runs its cells)."
+    return isinstance(x, Network) or type(x).__name__ == 'Network' and hasattr(x, 'module') and hasattr(x, 'layers')
+
+def network_from_spec(spec:str, # 'FILE.py:FUNCTION' or 'MODULE:FUNCTION'; FUNCTION() returns a `Network`
+                     )->Network:
+    "The network a spec builds, with `spec` recorded on it (a file's path made absolute)."
+    where, _, fn = spec.rpartition(':')
+    if not where or not fn.isidentifier():
+        raise GridablateError(f'network spec {spec!r}: give FILE.py:FUNCTION or MODULE:FUNCTION, where FUNCTION() returns '
+                              'a gridablate Network (wrap_model makes one)')
+    mod, where = _spec_module(where)
+    if not callable(build := getattr(mod, fn, None)):
+        raise GridablateError(f'{where} has no function {fn!r}: name a function that returns a Network')
+    net = build()
+    if not _is_network(net):
+        raise GridablateError(f'{where}:{fn}() returned {type(net).__name__}, not a Network: return wrap_model(...)')
+    net.spec = f'{where}:{fn}'
+    return net
+
+def resolve_network(item:str|Network, # a name of `NETWORKS`, a spec 'FILE.py:FUNCTION', or a `Network`
+                    weights:str|Path='pretrained', # weights of a named network (`load_network`)
+                    device:str|torch.device='cpu', # where to put it
+                    seed:int=0, # seed of random weights
+                   )->Network:
+    "The network a study names: loaded by name, built from a spec, or the object itself."
+    if _is_network(item): return item.to(device)
+    if not isinstance(item, str): raise GridablateError(f'a network is a name, a FILE.py:FUNCTION spec or a Network, '
+                                                        f'not {type(item).__name__}')
+    if ':' in item: return network_from_spec(item).to(device)
+    return load_network(item, weights, device, seed=seed)

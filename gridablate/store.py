@@ -4,14 +4,15 @@
 
 # %% ../nbs/82_store.ipynb 3
 from __future__ import annotations
-import contextlib, errno, fcntl, hashlib, os, socket, time, warnings
+import contextlib, errno, fcntl, hashlib, json, os, shutil, socket, time, warnings
 from pathlib import Path
 import xarray as xr
 from .errors import GridablateError
 from .activations import save, load
 
 # %% auto 0
-__all__ = ['LOCK_NAME', 'FolderBusyError', 'locked', 'digest', 'problem', 'DamagedStoreError', 'write', 'read', 'damaged']
+__all__ = ['LOCK_NAME', 'FolderBusyError', 'locked', 'digest', 'problem', 'DamagedStoreError', 'write', 'read', 'damaged',
+           'StalePieceWarning', 'Pieces']
 
 # %% ../nbs/82_store.ipynb
 LOCK_NAME = ".gridablate.lock"
@@ -99,3 +100,55 @@ def damaged(out, # a study's output folder
     stores = [p for p in out.rglob("*") if p.suffix in (".nc", ".zarr") and not p.name.endswith(".partial")
               and not any(q.suffix == ".zarr" for q in p.parents if q != out and out in q.parents)]
     return {str(p.relative_to(out)): m for p in sorted(stores) if (m := problem(p))}
+
+# %% ../nbs/82_store.ipynb
+class StalePieceWarning(UserWarning):
+    "Finished pieces that were not reused: damaged, or made from other inputs. They are recomputed."
+
+_WHAT = {"study": "study settings", "gridablate_version": "gridablate version", "images": "images", "weights": "weights"}
+
+def _short(v)->str: return str(v)[:12] + "…" if isinstance(v, str) and len(v) > 16 else str(v)
+
+def _remove(path:Path):
+    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    _seal_path(path).unlink(missing_ok=True)
+
+class Pieces:
+    "Finished pieces of one network's work in a study folder: reused only when whole and made from the same inputs."
+    def __init__(self, out, # the study folder
+                 name:str, # the network (for messages)
+                 expect:dict, # provenance every reused piece must have: study, gridablate_version, images, weights
+                ):
+        self.out, self.name, self.expect, self.stale = Path(out), name, dict(expect), {}
+
+    def get(self, path)->xr.Dataset|None:
+        "The piece at `path` if it is whole and made from `expect`; else None (a damaged or stale piece is removed)."
+        path = Path(path)
+        if not path.exists() and not _seal_path(path).exists(): return None
+        bad = problem(path)
+        if bad is not None:
+            if path.exists():
+                warnings.warn(f"{path.relative_to(self.out)}: {bad}; recomputing it", StalePieceWarning, stacklevel=2)
+            _remove(path); return None
+        ds = load(path)
+        got = json.loads(ds.attrs.get("provenance", "{}"))
+        diff = tuple(k for k in self.expect if got.get(k) != self.expect[k])
+        if not diff: return ds
+        first = self.stale.setdefault(diff, [0, {k: got.get(k) for k in diff}])
+        first[0] += 1
+        _remove(path); return None
+
+    def put(self, ds:xr.Dataset, path)->Path:
+        "Write `ds` to `path` (sealed) with this run's provenance."
+        ds = ds.copy(); ds.attrs["provenance"] = json.dumps(self.expect, sort_keys=True)
+        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+        return write(ds, path)
+
+    def report(self):
+        "Say once per reason how many pieces were recomputed, and what changed."
+        for diff, (n, old) in self.stale.items():
+            changes = "; ".join(f"{_WHAT.get(k, k)} {_short(old[k])} → {_short(self.expect[k])}"
+                                for k in diff if k != "study") or "study settings changed"
+            warnings.warn(f"{self.name}: {n} finished piece{'s' * (n > 1)} made from other "
+                          f"{' and '.join(_WHAT.get(k, k) for k in diff)} ({changes}): recomputed", StalePieceWarning, stacklevel=2)
+        self.stale = {}

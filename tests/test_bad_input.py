@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np, pytest, torch, torch.nn as nn, xarray as xr
 from gridablate.networks import wrap_model, GridablateError
 from gridablate.world import WorldDataset, CLASSES
-from gridablate.study import analyse_network
+from gridablate.cells import analyse_network
 
 class Net(nn.Module):
     "A small conv net whose `feat` layer can be made to emit NaN or nothing at all."

@@ -78,3 +78,22 @@ def test_worker_killed_mid_study_still_completes(cluster, reference, tmp_path):
     assert killed_at is not None and killed_at < N_UNITS, killed_at               # killed mid-study
     xr.testing.assert_identical(box["res"], reference)
     assert {r["worker"] for r in json.loads((tmp_path / "distributed.json").read_text())} <= set(_names(client)) | {addr}
+
+def test_custom_networks_on_the_cluster(cluster, tmp_path):
+    "A network given by spec (the workers build it from the same file) and one given as an object (sent pickled)."
+    from torch import nn
+    from gridablate.networks import wrap_model
+    from gridablate.world import CLASSES
+    (tmp_path / "world_net.py").write_text(
+        "import torch, torch.nn as nn\nfrom gridablate.networks import wrap_model\nfrom gridablate.world import CLASSES\n"
+        "def build():\n    torch.manual_seed(1)\n"
+        "    m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 24))\n"
+        "    return wrap_model(m, {'conv': '1'}, CLASSES, input_size=32, name='from_file')\n")
+    torch.manual_seed(2)
+    obj = wrap_model(nn.Sequential(nn.Conv2d(3, 20, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(20, 24)),
+                     {"conv": "1"}, CLASSES, input_size=32, name="object")
+    study = Study(networks=(f"{tmp_path}/world_net.py:build", obj), classes=(0, 5, 13), n_per_class=6, n_null=2, companions=())
+    client, _ = cluster
+    res = run_distributed(study, tmp_path / "dist", scheduler=client.scheduler.address, progress=False)
+    assert len(json.loads((tmp_path / "dist" / "distributed.json").read_text())) == 2 * 3
+    xr.testing.assert_identical(res, run_study(study, tmp_path / "one", progress=False))

@@ -4,7 +4,7 @@ import numpy as np, torch, torch.nn as nn
 from hypothesis import given, settings, strategies as st
 from torch.utils.data import Dataset
 from gridablate.networks import wrap_model
-from gridablate.study import analyse_network
+from gridablate.cells import analyse_network
 from gridablate.grid import grid_cells
 
 COLOURS = torch.tensor([[1., 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1]])   # class k is a flat image of colour k
