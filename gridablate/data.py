@@ -17,8 +17,8 @@ import torchvision.transforms.functional as TF
 from torchvision.models import AlexNet_Weights
 
 # %% auto 0
-__all__ = ['IMAGENET_WNIDS', 'IMAGENET_CLASSES', 'PAPER_NAMED', 'PAPER_SEED', 'PAPER_CLASSES_50', 'PAPER_CLASSES_8', 'IMAGENETTE',
-           'imagenet_index', 'paper_classes', 'load_image', 'ImageList', 'ImageFolderSource', 'devkit_wnids',
+__all__ = ['IMAGENET_WNIDS', 'IMAGENET_CLASSES', 'PAPER_WNIDS_50', 'PAPER_CLASSES_50', 'PAPER_CLASSES_8', 'PAPER_NAMED',
+           'IMAGENETTE', 'imagenet_index', 'load_image', 'ImageList', 'ImageFolderSource', 'devkit_wnids',
            'imagenet_val', 'download_imagenette', 'imagenette']
 
 # %% ../nbs/30_data.ipynb
@@ -50,21 +50,17 @@ def imagenet_index(c:int|str, # an index 0..999, a WordNet id ('n01534433') or a
     raise GridablateError(f"{c!r} is not an ImageNet class index, WordNet id or name: see IMAGENET_CLASSES, IMAGENET_WNIDS")
 
 # %% ../nbs/30_data.ipynb
-PAPER_NAMED = (13, 109, 453)  # junco, brain coral, bookcase: the classes the paper names
-PAPER_SEED = 2211_04367       # the paper's arXiv number
-
-def paper_classes(n:int, # how many classes, the three named ones included
-                  pool:Sequence[int]|None=None, # ImageNet indices to draw the others from (default: all 1000)
-                  seed:int=PAPER_SEED, # seed of the draw
-                 )->tuple[int, ...]:
-    "The paper's three named classes plus `n - 3` drawn from `pool` with `seed`, in ascending index order."
-    rest = sorted(set(range(1000) if pool is None else map(int, pool)) - set(PAPER_NAMED))
-    if not 3 <= n <= len(rest) + 3: raise GridablateError(f"n={n} must lie between 3 and {len(rest) + 3}")
-    drawn = np.random.default_rng(seed).choice(rest, n - 3, replace=False)
-    return tuple(sorted(PAPER_NAMED + tuple(int(i) for i in drawn)))
-
-PAPER_CLASSES_50 = paper_classes(50)                          # AlexNet's classes
-PAPER_CLASSES_8 = paper_classes(8, pool=PAPER_CLASSES_50)     # VGG16's, MobileNetV2's and ResNet101's
+PAPER_WNIDS_50 = (  # the authors' 50 classes in their order: `class_wids` of their alexnet_ablation.py
+    'n04147183', 'n01917289', 'n01534433', 'n01944390', 'n02066245', 'n02110185', 'n03271574', 'n02870880',
+    'n03388183', 'n04442312', 'n02777292', 'n04146614', 'n03000134', 'n03017168', 'n02114855', 'n02687172',
+    'n09229709', 'n01910747', 'n02490219', 'n04548280', 'n01737021', 'n02102177', 'n02120079', 'n03379051',
+    'n01945685', 'n07875152', 'n02112018', 'n01748264', 'n02814533', 'n02091032', 'n01629819', 'n02481823',
+    'n04505470', 'n01773157', 'n01776313', 'n02087046', 'n04372370', 'n03666591', 'n03467068', 'n02091635',
+    'n02108089', 'n03532672', 'n03595614', 'n04254120', 'n04507155', 'n02165105', 'n02977058', 'n02526121',
+    'n02086646', 'n02101556')
+PAPER_CLASSES_50 = tuple(imagenet_index(w) for w in PAPER_WNIDS_50)  # AlexNet's classes, as ImageNet indices
+PAPER_CLASSES_8 = PAPER_CLASSES_50[:8]  # VGG16's, MobileNetV2's and ResNet101's: the first 8 (inferred, see above)
+PAPER_NAMED = (13, 109, 453)  # junco, brain coral, bookcase: the classes the paper's text names
 
 # %% ../nbs/30_data.ipynb
 def _rgb(im:Image.Image)->Image.Image:
@@ -182,27 +178,63 @@ def _pick_folders(root:Path, classes:Sequence[str]|None)->list[str]:
     return names
 
 # %% ../nbs/30_data.ipynb
-def devkit_wnids(devkit:str|Path, # the ILSVRC2012_devkit_t12 folder (or its data/ folder)
-                )->list[str]:
-    "The WordNet id of every ImageNet validation image, `ILSVRC2012_val_00000001` first."
-    d = Path(devkit); d = d/'data' if (d/'data').is_dir() else d
-    meta, truth = d/'meta.mat', d/'ILSVRC2012_validation_ground_truth.txt'
-    for f in (meta, truth):
-        if not f.is_file(): raise FileNotFoundError(f"no {f}: extract ILSVRC2012_devkit_t12.tar.gz and pass its folder")
-    syn = scipy.io.loadmat(meta, squeeze_me=True)['synsets'].ravel()
-    leaves = syn[syn['num_children'] == 0]  # the 1000 classes; the other synsets are WordNet ancestors
-    wnid = {int(i): str(w) for i, w in zip(leaves['ILSVRC2012_ID'], leaves['WNID'])}
-    return [wnid[int(t)] for t in truth.read_text().split()]
+_DEVKIT_FILES = (('meta_clsloc.mat', 'ILSVRC2015_clsloc_validation_ground_truth.txt'), # ILSVRC2015_devkit
+                 ('meta_clsloc.mat', 'ILSVRC2014_clsloc_validation_ground_truth.txt'), # ILSVRC2014_devkit
+                 ('meta.mat', 'ILSVRC2012_validation_ground_truth.txt'))               # ILSVRC2012_devkit_t12
+_DEVKIT_HELP = ("extract a devkit and pass its folder: the ILSVRC2012 devkit (ILSVRC2012_devkit_t12: data/meta.mat "
+    "and data/ILSVRC2012_validation_ground_truth.txt) or the clsloc devkit image-net.org hands out now "
+    "(ILSVRC2015_devkit: data/meta_clsloc.mat and data/ILSVRC2015_clsloc_validation_ground_truth.txt; the "
+    "ILSVRC2014_devkit, with ILSVRC2014_clsloc_validation_ground_truth.txt, works too)")
 
+def _devkit_files(d:Path)->tuple[Path, Path]|None:
+    "The (meta, ground truth) files of the devkit in folder `d` or in its `data/`, or None."
+    for folder in (d/'data', d):
+        for meta, truth in _DEVKIT_FILES:
+            if (folder/meta).is_file() and (folder/truth).is_file(): return folder/meta, folder/truth
+    return None
+
+def _devkit_ids(meta:Path)->dict[int, str]:
+    "Class id -> WordNet id of the classes in a devkit's `meta.mat` or `meta_clsloc.mat`."
+    try: syn = scipy.io.loadmat(meta, squeeze_me=True)['synsets'].ravel()
+    except Exception as e: raise GridablateError(f"{meta} could not be read as a devkit's synsets table "
+                                                 f"({type(e).__name__}: {str(e)[:200]}): {_DEVKIT_HELP}") from None
+    fields = syn.dtype.names or ()
+    ids = [f for f in fields if re.fullmatch(r'ILSVRC\d{4}(_CLSLOC)?_ID', f)]
+    if len(ids) != 1 or 'WNID' not in fields:
+        raise GridablateError(f"{meta} has synsets fields {list(fields)}; expected WNID and one class id field "
+                              "such as ILSVRC2012_ID, ILSVRC2014_ID or ILSVRC2015_CLSLOC_ID")
+    if 'num_children' in fields: syn = syn[syn['num_children'] == 0]  # the classes; the rest are WordNet ancestors
+    return {int(i): str(w) for i, w in zip(syn[ids[0]], syn['WNID'])}
+
+def devkit_wnids(devkit:str|Path, # a devkit folder (ILSVRC2012_devkit_t12, ILSVRC2015_devkit ...) or its data/ folder
+                )->list[str]:
+    "The WordNet id of every ImageNet validation image, `ILSVRC2012_val_00000001` first, from either devkit."
+    d = Path(devkit).expanduser()
+    if (found := _devkit_files(d)) is None: raise FileNotFoundError(f"no ImageNet devkit in {d}: {_DEVKIT_HELP}")
+    meta, truth = found
+    wnid, out = _devkit_ids(meta), []
+    for k, line in enumerate(truth.read_text().splitlines(), 1):
+        if not line.strip(): continue
+        t = int(line.split()[0])
+        if t not in wnid: raise GridablateError(f"line {k} of {truth} gives class id {t}, which {meta} does not "
+                                                "define: the two files come from different devkits")
+        out.append(wnid[t])
+    return out
+
+# %% ../nbs/30_data.ipynb
 _VAL_FILE = re.compile(r'ILSVRC2012_val_(\d{8})\.JPEG$', re.IGNORECASE)
+_DEVKIT_DIRS = ('ILSVRC2012_devkit_t12', 'ILSVRC2015_devkit', 'ILSVRC2015/devkit', 'ILSVRC2014_devkit', 'devkit')
+
+def _find_devkit(root:Path)->Path:
+    "The first devkit in `root` or its parent: in a folder named as the archives extract, or the folder itself."
+    for base in (root, root.parent):
+        for d in (*(base/n for n in _DEVKIT_DIRS), base):
+            if _devkit_files(d): return d
+    raise FileNotFoundError(f"{root} holds flat validation images but no devkit was found in {root} or "
+        f"{root.parent}: {_DEVKIT_HELP}, e.g. pass devkit='path/to/ILSVRC2015_devkit'")
 
 def _flat_groups(root:Path, wnids:list[str], devkit:str|Path|None)->dict[str, list[Path]]:
-    if devkit is None:
-        found = [p for p in (root/'ILSVRC2012_devkit_t12', root.parent/'ILSVRC2012_devkit_t12') if p.is_dir()]
-        if not found: raise FileNotFoundError(f"{root} holds flat validation images but no devkit was found in "
-            f"{root} or {root.parent}: pass devkit='path/to/ILSVRC2012_devkit_t12'")
-        devkit = found[0]
-    truth, groups = devkit_wnids(devkit), {w: [] for w in wnids}
+    truth, groups = devkit_wnids(_find_devkit(root) if devkit is None else devkit), {w: [] for w in wnids}
     for p in root.iterdir():
         m = _VAL_FILE.match(p.name)
         if m and 0 < int(m[1]) <= len(truth) and truth[int(m[1]) - 1] in groups: groups[truth[int(m[1]) - 1]].append(p)
@@ -229,7 +261,7 @@ def imagenet_val(root:str|Path, # folder of validation images: wnid subfolders, 
                  n_per_class:int=50, # images per class (ImageNet has 50 per class)
                  size:int=224, # side of the square images
                  seed:int=0, # seed of the draw
-                 devkit:str|Path|None=None, # the ILSVRC2012_devkit_t12 folder (flat layout; default: looked for)
+                 devkit:str|Path|None=None, # a devkit folder, either kind (flat layout; default: looked for)
                 )->ImageList:
     "ImageNet validation images of `classes`, labelled by ImageNet index, from either layout."
     root, wnids = _existing_dir(root), _wnids_of(classes)
@@ -238,8 +270,10 @@ def imagenet_val(root:str|Path, # folder of validation images: wnid subfolders, 
     if any(_VAL_FILE.match(p.name) for p in root.iterdir()):
         return _imagenet_list(root, wnids, _flat_groups(root, wnids, devkit), n_per_class, size, seed)
     raise FileNotFoundError(f"{root} holds no ImageNet validation images. Expected either class folders "
-        "root/n01440764/*.JPEG, or flat files root/ILSVRC2012_val_00000001.JPEG ... with the devkit "
-        "ILSVRC2012_devkit_t12/data/{meta.mat, ILSVRC2012_validation_ground_truth.txt} (pass devkit=...).")
+        "root/n01440764/*.JPEG, or flat files root/ILSVRC2012_val_00000001.JPEG ... with a devkit: "
+        "ILSVRC2012_devkit_t12/data/{meta.mat, ILSVRC2012_validation_ground_truth.txt} or "
+        "ILSVRC2015_devkit/data/{meta_clsloc.mat, "
+        "ILSVRC2015_clsloc_validation_ground_truth.txt} (pass devkit=...).")
 
 # %% ../nbs/30_data.ipynb
 _FASTAI = 'https://s3.amazonaws.com/fast-ai-imageclas/'

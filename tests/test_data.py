@@ -6,7 +6,9 @@ import numpy as np, pytest, scipy.io, torch, torchvision
 from PIL import Image
 
 from gridablate.data import (IMAGENET_CLASSES, IMAGENET_WNIDS, ImageFolderSource, PAPER_CLASSES_8, PAPER_CLASSES_50,
-                             devkit_wnids, download_imagenette, imagenet_val, imagenette, load_image)
+                             PAPER_NAMED, PAPER_WNIDS_50, devkit_wnids, download_imagenette, imagenet_val, imagenette,
+                             load_image)
+from gridablate.errors import GridablateError
 
 SIZE = 16
 
@@ -28,15 +30,26 @@ def test_wnids_shipped_and_standard():
         assert (IMAGENET_WNIDS[k], IMAGENET_CLASSES[k]) == (wnid, name)
 
 
-def test_default_classes():
-    assert len(PAPER_CLASSES_50) == 50 and len(PAPER_CLASSES_8) == 8
-    assert {13, 109, 453} <= set(PAPER_CLASSES_8) <= set(PAPER_CLASSES_50)
-    assert list(PAPER_CLASSES_8) == sorted(PAPER_CLASSES_8)
-    # pinned: a change in numpy's Generator.choice stream would silently change the study's classes
-    assert PAPER_CLASSES_8 == (13, 109, 453, 555, 565, 594, 596, 980)
-    assert PAPER_CLASSES_50 == (5, 9, 13, 46, 90, 93, 109, 124, 137, 279, 297, 303, 327, 366, 367, 391, 424, 433, 451,
-                                453, 464, 471, 498, 504, 555, 561, 565, 566, 583, 594, 596, 617, 632, 661, 681, 688,
-                                691, 740, 747, 755, 786, 797, 809, 899, 906, 924, 933, 974, 977, 980)
+# The paper's 50 classes as the method page names them, in the authors' order (their alexnet_ablation.py)
+METHOD_NAMES_50 = """schooner, brain coral, junco, snail, grey whale, Siberian husky, electric fan, bookcase,
+    fountain pen, toaster, balance beam, school bus, chainlink fence, chime, coyote, aircraft carrier, bubble, jellyfish, marmoset,
+    wall clock, water snake, Welsh springer spaniel, Arctic fox, football helmet, slug, potpie, Pomeranian,
+    Indian cobra, beach wagon, Italian greyhound, European fire salamander, chimpanzee, typewriter keyboard,
+    black and gold garden spider, tick, toy terrier, switch, lighter, guillotine, otterhound, boxer, hook, jersey,
+    soap dispenser, umbrella, tiger beetle, cash machine, eel, Blenheim spaniel, clumber"""
+
+
+def test_paper_classes_are_the_authors():
+    names = [n.strip() for n in METHOD_NAMES_50.split(',')]
+    assert len(PAPER_CLASSES_50) == 50 == len(set(PAPER_CLASSES_50)) == len(names)
+    assert [IMAGENET_CLASSES[i] for i in PAPER_CLASSES_50] == names
+    assert [IMAGENET_WNIDS[i] for i in PAPER_CLASSES_50] == list(PAPER_WNIDS_50)
+    assert PAPER_CLASSES_50[:3] == (780, 109, 13) and IMAGENET_CLASSES.index('junco') == 13
+    assert PAPER_CLASSES_8 == PAPER_CLASSES_50[:8] == (780, 109, 13, 113, 147, 250, 545, 453)
+    assert set(PAPER_NAMED) == {13, 109, 453} and set(PAPER_NAMED) <= set(PAPER_CLASSES_8)
+    assert [IMAGENET_CLASSES[i] for i in PAPER_NAMED] == ['junco', 'brain coral', 'bookcase']
+    import gridablate.data as data
+    assert not hasattr(data, 'paper_classes') and not hasattr(data, 'PAPER_SEED')   # no random draw left
 
 
 # ---- a class-per-folder tree --------------------------------------------------------------------------------------
@@ -169,6 +182,86 @@ def test_imagenet_flat_with_devkit(tmp_path):
     for p, y in zip(ds.paths, ds.targets): _jpeg(folders/IMAGENET_WNIDS[y]/p.name)
     ds2 = imagenet_val(folders, classes=[453], n_per_class=2, size=SIZE)
     assert [p.name for p in ds1.paths] == [p.name for p in ds2.paths]
+
+
+JUNCO, CORAL, BOOKS = WNIDS3
+IMAGES9 = [JUNCO, BOOKS, CORAL, JUNCO, CORAL, BOOKS, JUNCO, CORAL, BOOKS]   # the classes of images 1..9
+IDS_2012 = {BOOKS: 1, JUNCO: 2, CORAL: 3}                                  # what _write_devkit numbers
+IDS_CLSLOC = {JUNCO: 1, CORAL: 2, BOOKS: 3}                                # another numbering, for the clsloc fakes
+
+
+def _write_clsloc(devkit, year, truth_ids, extra_columns=False):
+    """A clsloc devkit as image-net.org ships it: 2014 with the 2012-style fields (ILSVRC2014_ID, ..., and a WordNet
+    ancestor), 2015 with ILSVRC2015_CLSLOC_ID, WNID, name, description, num_train_images (classes only)."""
+    if year == 2014:
+        fields = ['ILSVRC2014_ID', 'WNID', 'words', 'gloss', 'num_children', 'children', 'wordnet_height',
+                  'num_train_images']
+        rows = [(float(i), w, IMAGENET_CLASSES[IMAGENET_WNIDS.index(w)], 'gloss', 0.0, np.zeros((1, 0)), 0.0, 1300.0)
+                for w, i in IDS_CLSLOC.items()]
+        rows.append((4.0, 'n00001740', 'entity', 'root', 3.0, np.array([[1.0, 2.0, 3.0]]), 19.0, 0.0))
+    else:
+        fields = ['ILSVRC2015_CLSLOC_ID', 'WNID', 'name', 'description', 'num_train_images']
+        rows = [(float(i), w, IMAGENET_CLASSES[IMAGENET_WNIDS.index(w)], 'description', 1300.0)
+                for w, i in IDS_CLSLOC.items()]
+    synsets = np.zeros((1, len(rows)), dtype=[(f, object) for f in fields])     # 1xN, as in the real files
+    for i, r in enumerate(rows): synsets[0, i] = r
+    (devkit/'data').mkdir(parents=True)
+    scipy.io.savemat(devkit/'data'/'meta_clsloc.mat', {'synsets': synsets})
+    lines = [f'{t} 0 0 10 10' if extra_columns else f'{t}' for t in truth_ids]
+    (devkit/'data'/f'ILSVRC{year}_clsloc_validation_ground_truth.txt').write_text('\n'.join(lines) + '\n')
+    return devkit
+
+
+def test_both_devkits_label_alike(tmp_path):
+    truth12, clsloc = [IDS_2012[w] for w in IMAGES9], [IDS_CLSLOC[w] for w in IMAGES9]
+    assert truth12 != clsloc                                                 # the two numberings really differ
+    _write_devkit(tmp_path/'ILSVRC2012_devkit_t12', truth12)
+    kits = {'2012': tmp_path/'ILSVRC2012_devkit_t12',
+            '2014': _write_clsloc(tmp_path/'ILSVRC2014_devkit', 2014, clsloc),
+            '2015': _write_clsloc(tmp_path/'ILSVRC2015_devkit', 2015, clsloc),
+            '2015 with extra columns': _write_clsloc(tmp_path/'more'/'ILSVRC2015_devkit', 2015, clsloc, True)}
+    for name, kit in kits.items():
+        assert devkit_wnids(kit) == IMAGES9, name
+        assert devkit_wnids(kit/'data') == IMAGES9, name
+    flat = tmp_path/'val'
+    for k in range(1, 10): _jpeg(flat/_val_name(k))
+    want = {13: {1, 4, 7}, 109: {3, 5, 8}, 453: {2, 6, 9}}
+    for name, kit in kits.items():
+        ds = imagenet_val(flat, classes=['junco', 'brain coral', 'bookcase'], n_per_class=3, size=SIZE, devkit=kit)
+        got = {t: {int(p.stem[-8:]) for p, y in zip(ds.paths, ds.targets) if y == t} for t in want}
+        assert got == want, name
+
+
+def test_clsloc_devkit_found_beside_images(tmp_path):
+    clsloc = [IDS_CLSLOC[w] for w in IMAGES9]
+    for k in range(1, 10): _jpeg(tmp_path/'a'/'val'/_val_name(k))
+    _write_clsloc(tmp_path/'a'/'ILSVRC2015_devkit', 2015, clsloc)           # the devkit folder beside the images
+    ds = imagenet_val(tmp_path/'a'/'val', classes=['bookcase'], n_per_class=3, size=SIZE)
+    assert {int(p.stem[-8:]) for p in ds.paths} == {2, 6, 9} and ds.targets == [453] * 3
+    # the authors' layout: meta_clsloc.mat and the 2014 ground truth loose in the folder that holds images/
+    for k in range(1, 10): _jpeg(tmp_path/'b'/'images'/_val_name(k))
+    _write_clsloc(tmp_path/'kit', 2014, clsloc)
+    for f in (tmp_path/'kit'/'data').iterdir(): f.rename(tmp_path/'b'/f.name)
+    ds = imagenet_val(tmp_path/'b'/'images', classes=['junco'], n_per_class=3, size=SIZE)
+    assert {int(p.stem[-8:]) for p in ds.paths} == {1, 4, 7} and ds.targets == [13] * 3
+
+
+def test_devkit_errors(tmp_path):
+    with pytest.raises(FileNotFoundError) as e: devkit_wnids(tmp_path)
+    for f in ('meta.mat', 'ILSVRC2012_validation_ground_truth.txt', 'meta_clsloc.mat',
+              'ILSVRC2015_clsloc_validation_ground_truth.txt'):
+        assert f in str(e.value)
+    _write_clsloc(tmp_path/'kit', 2015, [1, 2, 7])                          # 7: an id the meta file lacks
+    with pytest.raises(GridablateError, match='line 3 .* gives class id 7.*different devkits'):
+        devkit_wnids(tmp_path/'kit')
+    bad = tmp_path/'bad'/'data'
+    bad.mkdir(parents=True)
+    synsets = np.zeros((1, 1), dtype=[('id', object), ('WNID', object)]); synsets[0, 0] = (1.0, JUNCO)
+    scipy.io.savemat(bad/'meta_clsloc.mat', {'synsets': synsets})
+    (bad/'ILSVRC2015_clsloc_validation_ground_truth.txt').write_text('1\n')
+    with pytest.raises(GridablateError, match=r"fields \['id', 'WNID'\].*ILSVRC2015_CLSLOC_ID"): devkit_wnids(bad)
+    (bad/'meta_clsloc.mat').write_bytes(b'not a mat file')
+    with pytest.raises(GridablateError, match='could not be read'): devkit_wnids(bad)
 
 
 def test_imagenet_layout_errors(tmp_path):
