@@ -10,17 +10,25 @@ from .errors import GridablateError
 from .activations import iter_batches
 
 # %% auto 0
-__all__ = ['true_class_rank', 'ablate', 'CannotCut', 'Cut', 'masked', 'memory_limit', 'cut_at', 'logits_of', 'rank_deficits',
-           'layer_width']
+__all__ = ['RANKS', 'true_class_rank', 'ablate', 'CannotCut', 'Cut', 'masked', 'memory_limit', 'cut_at', 'logits_of',
+           'rank_deficits', 'layer_width']
 
 # %% ../nbs/70_ablation.ipynb
+RANKS = ("tie_aware", "paper")
+
 def true_class_rank(logits:torch.Tensor, # (images, classes) network outputs
                     labels:torch.Tensor, # (images,) true class of each image
+                    rank:str="tie_aware", # 'tie_aware' (mid-rank of the logits) or 'paper' (authors' sorted softmax)
                    )->torch.Tensor:
-    "Rank of each image's true class: 1 + number of classes scored strictly higher."
+    "Rank of each image's true class (1 = top), float64; how ties count depends on `rank` (see below)."
+    if rank not in RANKS: raise GridablateError(f"unknown rank {rank!r}: use 'tie_aware' or 'paper'")
     labels = torch.as_tensor(labels, device=logits.device).long()
+    if rank == "paper": logits = torch.softmax(logits.float(), 1)             # float32, as the authors' Keras model
     true = logits.gather(1, labels[:, None])
-    return 1 + (logits > true).sum(1)
+    higher, tied = (logits > true).sum(1), (logits == true).sum(1) - 1         # tied: other classes only
+    if rank == "tie_aware": return 1 + higher.double() + tied.double() / 2
+    later = ((logits == true) & (torch.arange(logits.shape[1], device=logits.device) > labels[:, None])).sum(1)
+    return 1 + higher.double() + later.double()
 
 # %% ../nbs/70_ablation.ipynb
 @contextlib.contextmanager
@@ -233,22 +241,24 @@ def rank_deficits(net:Network, # the network
                   labels, # (N,) true class of each image
                   layer:str, # analysis layer
                   groups:list, # unit-index arrays: one ablation each
-                  base_ranks=None, # (N,) ranks without ablation (computed if None)
+                  base_ranks=None, # (N,) ranks without ablation (None: ranked by the engine, in the same passes)
                   batch_size:int=1024, # most stacked copies (images × groups) per pass
                   max_memory:int|None=None, # bytes the stacked copies may take (default: `memory_limit()`)
                   naive:bool=False, # one full pass per group (the reference) instead of the engine
+                  rank:str="tie_aware", # 'tie_aware' or 'paper' (see `true_class_rank`)
                  )->np.ndarray:
     "Per-image rank change (groups, N) from ablating each group of units of `layer`."
     labels = torch.as_tensor(labels).long()
-    if base_ranks is None: base_ranks = true_class_rank(logits_of(net, images, batch_size), labels)
-    base_ranks = torch.as_tensor(base_ranks)
+    if rank not in RANKS: raise GridablateError(f"unknown rank {rank!r}: use 'tie_aware' or 'paper'")
     groups = [np.asarray(u, dtype=np.int64) for u in groups]
+    own = base_ranks is None
+    if own: groups = [np.zeros(0, np.int64)] + groups                    # the unablated copy, ranked like the others
     out = np.zeros((len(groups), len(labels)))
+    done = lambda: out[1:] - out[0] if own else out - torch.as_tensor(base_ranks, dtype=torch.float64).numpy()
     if naive:
         for g, units in enumerate(groups):
-            with ablate(net, layer, units):
-                out[g] = (true_class_rank(logits_of(net, images, batch_size), labels) - base_ranks).numpy()
-        return out
+            with ablate(net, layer, units): out[g] = true_class_rank(logits_of(net, images, batch_size), labels, rank)
+        return done()
     cut = cut_at(net, layer)
     width = cut.width if cut is not None else layer_width(net, layer, images[:1])
     top = max((int(u.max()) for u in groups if len(u)), default=-1)
@@ -266,9 +276,8 @@ def rank_deficits(net:Network, # the network
                 keep = torch.ones(len(gs), width)
                 for k, u in enumerate(gs): keep[k, u] = 0
                 logits = _masked_logits(net, layer, keep, x)
-            ranks = true_class_rank(logits.cpu(), y.repeat(len(gs))).view(len(gs), -1)
-            out[g:g + len(gs), i:i + n_img] = (ranks - base_ranks[i:i + n_img]).numpy()
-    return out
+            out[g:g + len(gs), i:i + n_img] = true_class_rank(logits.cpu(), y.repeat(len(gs)), rank).view(len(gs), -1).numpy()
+    return done()
 
 def layer_width(net:Network, layer:str, x:torch.Tensor)->int:
     "Number of units of `layer` (from one forward pass on `x`)."

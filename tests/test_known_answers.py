@@ -77,3 +77,33 @@ def test_grid_properties(rows, cols, extra, levels, seed):
             assert m[(sb == r) & (mb == c)].max() <= m[(sb == r) & (mb == c + 1)].min()
     sb2, mb2 = grid_cells(s, m, rows, cols)
     assert (sb == sb2).all() and (mb == mb2).all()
+
+# Ranks: ties are counted half a place per tied class (tie-aware, the default) or as numpy's stable argsort of the
+# softmax orders them (the paper's); the engine's unablated ranks equal `true_class_rank` on the network's logits.
+from gridablate.ablation import true_class_rank, rank_deficits, logits_of
+
+def test_all_equal_logits_rank_in_the_middle():
+    for k in (2, 3, 10, 1000):
+        assert true_class_rank(torch.zeros(3, k), [0, k // 2, k - 1]).tolist() == [(k + 1) / 2] * 3
+        assert true_class_rank(torch.zeros(1, k), [0], "paper").item() == k            # index 0 sorts last
+        assert true_class_rank(torch.zeros(1, k), [k - 1], "paper").item() == 1
+
+def test_two_way_tie():
+    logits = torch.tensor([[2., 5., 5., 1.]])
+    assert true_class_rank(logits, [1]).item() == 1.5 and true_class_rank(logits, [2]).item() == 1.5
+    assert true_class_rank(logits, [0]).item() == 3 and true_class_rank(logits, [3]).item() == 4
+    assert true_class_rank(logits, [1], "paper").item() == 2 and true_class_rank(logits, [2], "paper").item() == 1
+
+def test_an_ablation_that_ties_everything_is_harm():
+    net = planted()
+    with torch.no_grad(): net.module[3].weight.zero_(); net.module[3].bias.zero_()   # every logit 0 whatever the input
+    x = Flat(n=3).x[:3]
+    d = rank_deficits(net, x, [0, 0, 0], "hidden", [[]], base_ranks=torch.ones(3))
+    assert (d == 1.5).all()                                                         # 4 classes tied: rank 2.5, not 1
+
+def test_engine_base_rank_equals_true_class_rank():
+    net, ds = planted(), Flat(n=5)
+    x, y = ds.x, torch.tensor(ds.targets)
+    engine = rank_deficits(net, x, y, "hidden", [[]], base_ranks=torch.zeros(len(y)))[0]   # unablated, through the engine
+    assert (engine == true_class_rank(logits_of(net, x), y).numpy()).all()
+    assert (rank_deficits(net, x, y, "hidden", [[], [30, 31]])[0] == 0).all()
