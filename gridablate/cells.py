@@ -13,10 +13,10 @@ from .sources import study_tensors
 from .activations import record
 from .grid import layer_grid, other_classes
 from .probe import probe_cells, contrast_images
-from .ablation import true_class_rank, logits_of, rank_deficits
+from .ablation import logits_of, rank_deficits
 
 # %% auto 0
-__all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'analyse_cell_grid', 'analyse_network', 'gather']
+__all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'analyse_cell_grid', 'null_groups', 'analyse_network', 'gather']
 
 # %% ../nbs/81_cells.ipynb
 @dataclasses.dataclass
@@ -26,7 +26,6 @@ class NetworkInputs:
     images:torch.Tensor # (N,3,H,W) the images as it takes them (uint8 or float in [0,1])
     labels:torch.Tensor # (N,) label of every image
     class_ids:list # labels of the study's classes, in order
-    base_ranks:torch.Tensor # (N,) true-class rank without ablation
     acts:object # `activations.record`'s Dataset, or a function layer -> (images, units) array
 
     def layer_acts(self, layer:str)->np.ndarray:
@@ -79,7 +78,7 @@ def network_inputs(net:Network, # the network
     acts = record(net, dataset, layers, progress=progress) if acts is None else acts
     images, labels = study_tensors(dataset) if tensors is None else tensors
     logits = logits_of(net, images)
-    inputs = NetworkInputs(net, images, labels, class_ids, true_class_rank(logits, labels), acts)
+    inputs = NetworkInputs(net, images, labels, class_ids, acts)
     _check_finite(inputs, logits, layers)
     return inputs
 
@@ -95,7 +94,7 @@ def analyse_cell_grid(study:Study, # the study's settings (rows, cols, n_others,
                      )->xr.Dataset:
     "Grid, probes and ablations of one layer for one target class."
     s, net, class_ids = study, inputs.net, inputs.class_ids
-    acts, labels, images, base = inputs.layer_acts(layer), inputs.labels.numpy(), inputs.images, inputs.base_ranks
+    acts, labels, images = inputs.layer_acts(layer), inputs.labels.numpy(), inputs.images
     means = np.stack([acts[labels == c].mean(0) for c in class_ids], 1)       # (units, classes)
     target = class_ids[pos]
     others_pos = other_classes(len(class_ids), pos, s.n_others, _seed32(s.seed, "comparison", target))
@@ -112,15 +111,20 @@ def analyse_cell_grid(study:Study, # the study's settings (rows, cols, n_others,
     idx = np.r_[tgt, neg]
     groups = [np.flatnonzero((sb == r) & (mb == c)) for r in range(s.rows) for c in range(s.cols)]
     sizes = sorted({len(u) for u in groups})
-    nulls = [u for k in sizes for u in _null_groups(s.seed, net.name, layer, target, len(sb), k, s.n_null)]
-    d = rank_deficits(net, images[idx], labels[idx], layer, groups, base[idx], batch_size, max_memory)
-    d_null = (rank_deficits(net, images[tgt], labels[tgt], layer, nulls, base[tgt], batch_size, max_memory).mean(1)
+    nulls = [u for k in sizes for u in null_groups(s.seed, net.name, layer, len(sb), k, s.n_null)]
+    d = rank_deficits(net, images[idx], labels[idx], layer, groups, None, batch_size, max_memory, rank=s.rank)
+    d_null = (rank_deficits(net, images[tgt], labels[tgt], layer, nulls, None, batch_size, max_memory, rank=s.rank).mean(1)
               if s.n_null else np.zeros(0)).reshape(len(sizes), s.n_null)   # the null needs only the target images
     return _unit(s, g, groups, probe, d, len(tgt), len(neg), d_null, sizes, means[:, pos])
 
-def _null_groups(seed:int, network:str, layer:str, target:int, n_units:int, size:int, n:int)->list:
-    "`n` random groups of `size` units, keyed by network, layer, class and size."
-    rng = draw_rng(seed, "null", network, layer, target, size)
+def null_groups(seed:int, # the study's seed
+                network:str, layer:str, # where the groups are drawn
+                n_units:int, # units in the layer
+                size:int, # units per group
+                n:int, # how many groups
+               )->list:
+    "`n` random groups of `size` units of a layer, keyed by network, layer and size: the same for every class."
+    rng = draw_rng(seed, "null", network, layer, size)
     return [np.sort(rng.choice(n_units, size, replace=False)) for _ in range(n)]
 
 # %% ../nbs/81_cells.ipynb

@@ -165,7 +165,8 @@ def _layers_of(name:str)->list:
     "Analysis layer names of a network, without building it."
     from gridablate.networks import TORCHVISION_LAYERS
     from gridablate.zoo import TINY_LAYERS
-    return list(TINY_LAYERS.get(name) or TORCHVISION_LAYERS[name])
+    from gridablate.paper_alexnet import PAPER_ALEXNET_LAYERS
+    return list(TINY_LAYERS.get(name) or TORCHVISION_LAYERS.get(name) or PAPER_ALEXNET_LAYERS)
 
 # %% ../nbs/90_cli.ipynb
 @call_parse

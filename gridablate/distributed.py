@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, time, uuid, json, numpy as np, torch, xarray as xr
 from pathlib import Path
 from .errors import GridablateError
-from .ablation import logits_of, true_class_rank
+from .ablation import logits_of
 from .record import Study
 from .sources import images_for, study_tensors, fingerprint, weights_fingerprint
 from .cells import NetworkInputs, analyse_cell_grid, check_labels
@@ -33,7 +33,7 @@ def worker_inputs(study:Study, # the study
                   net, # one of its networks, from `worker_network`
                   expect:dict, # the provenance the client fixed for it
                  )->tuple:
-    "(images, labels, class ids, true-class ranks) of the study as `net` sees them, built and checked once per worker."
+    "(images, labels, class ids) of the study as `net` sees them, built and checked once per worker."
     key = (study.to_json(), net.name, net.weights_id, str(net.device))
     if key not in _INPUTS:
         for what, have in (("weights", weights_fingerprint(net)), ):
@@ -45,7 +45,7 @@ def worker_inputs(study:Study, # the study
         if not torch.isfinite(logits).all():
             raise GridablateError(f"{net.name} gives NaN or infinite outputs on {int((~torch.isfinite(logits)).any(1).sum())} "
                                   "images: check the weights and the images")
-        _INPUTS[key] = images, labels, list(ds.class_ids), true_class_rank(logits, labels)
+        _INPUTS[key] = images, labels, list(ds.class_ids)
     return _INPUTS[key]
 
 def _mismatch(name:str, what:str)->GridablateError:
@@ -90,9 +90,9 @@ def compute_unit(study:Study, # the study (sent once to every worker)
     "Compute one unit of work and write it to its own sealed file; return where, by whom and how long."
     t0, started, out = time.perf_counter(), time.time(), Path(out)
     net = worker_network(item, study, device)
-    images, labels, class_ids, base = worker_inputs(study, net, expect)
+    images, labels, class_ids = worker_inputs(study, net, expect)
     acts = lambda layer: layer_activations(out / "activations" / f"{net.name}.zarr", seal, layer)
-    u = analyse_cell_grid(study, NetworkInputs(net, images, labels, class_ids, base, acts), layer, pos, max_memory)
+    u = analyse_cell_grid(study, NetworkInputs(net, images, labels, class_ids, acts), layer, pos, max_memory)
     path = Pieces(out, net.name, expect).put(u, piece_path(out, net.name, layer, pos))
     return dict(path=str(path.relative_to(out)), worker=_where(), seconds=time.perf_counter() - t0, started=started,
                 finished=time.time())

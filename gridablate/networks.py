@@ -34,7 +34,7 @@ RESNET101_LAYERS = {f'layer{i}.{j}': f'layer{i}.{j}' for i, n in enumerate((3, 4
 TORCHVISION_LAYERS = dict(alexnet=ALEXNET_LAYERS, vgg16=VGG16_LAYERS, mobilenet_v2=MOBILENET_V2_LAYERS,
                           resnet101=RESNET101_LAYERS)
 TINY_NAMES = ('tiny_alexnet', 'tiny_vgg', 'tiny_mobilenet', 'tiny_resnet') # the small nets of `gridablate.zoo`
-NETWORKS = (*TORCHVISION_LAYERS, *TINY_NAMES)
+NETWORKS = (*TORCHVISION_LAYERS, 'paper_alexnet', *TINY_NAMES) # 'paper_alexnet': `gridablate.paper_alexnet`
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 # %% ../nbs/20_networks.ipynb
@@ -339,6 +339,9 @@ def load_network(name:str, # one of `NETWORKS`
     "Network `name` with its analysis layers, class names, normalisation and `weights`, in eval mode on `device`."
     if name in TORCHVISION_LAYERS: net = _torchvision(name, weights, allow_download, seed)
     elif name in TINY_NAMES: net = _tiny(name, weights, seed)
+    elif name == 'paper_alexnet':
+        from gridablate.paper_alexnet import paper_alexnet
+        net = paper_alexnet('pretrained' if weights in ('pretrained', 'imagenet') else weights, seed=seed)
     else: raise unknown_name('network', name, NETWORKS)
     return net.to(device)
 

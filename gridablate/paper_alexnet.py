@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from .data import IMAGENET_CLASSES
 from .errors import GridablateError, WeightsNotFoundError, WeightsMismatchError
 from .networks import Network
+from .draws import draw_seed
 
 # %% auto 0
 __all__ = ['PAPER_ALEXNET_WIDTHS', 'PAPER_ALEXNET_LAYERS', 'HEURITECH_URL', 'PAPER_ALEXNET_ENV', 'CrossChannelLRN',
@@ -141,11 +142,12 @@ def _sha256(p:Path)->str:
 
 def paper_alexnet(weights:str|Path='pretrained', # 'pretrained' (heuritech's file), 'random', or a file's path
                   device:str|torch.device='cpu', # where to put the model
+                  seed:int=0, # with weights='random': the seed, keyed by the network's name too
                  )->Network:
     "The paper's AlexNet (heuritech's, as the authors used it) as a `Network` taking [0,1] images of 227×227."
     if weights == 'random':
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+            torch.manual_seed(draw_seed(seed, 'weights', 'paper_alexnet'))
             module, wid = PaperAlexNet(), 'random'
     else:
         p = paper_alexnet_path() if weights == 'pretrained' else Path(weights).expanduser()
@@ -154,5 +156,5 @@ def paper_alexnet(weights:str|Path='pretrained', # 'pretrained' (heuritech's fil
         module.load_state_dict(sd, assign=True)
         wid = f'heuritech:{_sha256(p)[:12]}'
     return Network('paper_alexnet', module.to(device), PAPER_ALEXNET_LAYERS, IMAGENET_CLASSES, mean=(0., 0., 0.),
-                   std=(1 / 255,) * 3, input_size=227, weights_id=wid)
+                   std=(1 / 255,) * 3, input_size=227, weights_id=wid, preprocess='resize', spec='paper_alexnet')
 

@@ -36,6 +36,7 @@ class Study:
     fv_steps:int = 32 # feature-visualization optimisation steps
     n_null:int = 20 # random unit groups per cell size ablated as each cell's null (0: none)
     n_offtarget:int|None = None # comparison images the off-target deficit is measured on (default: as many as target images)
+    rank:str = "tie_aware" # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
 
     def __post_init__(self):
         self.networks, self.classes, self.layers = _tuple(self.networks), _tuple(self.classes), _tuple(self.layers)
@@ -94,6 +95,7 @@ def _check(s:Study):
     need(s.classes is None or (len(s.classes) > 0 and len(set(map(str, s.classes))) == len(s.classes)),
          f"classes must list at least one class, each once (None: the default), got {s.classes}")
     need(s.layers is None or len(s.layers) > 0, "layers is empty: name at least one layer, or None for all")
+    need(s.rank in ("tie_aware", "paper"), f"rank must be 'tie_aware' or 'paper', got {s.rank!r}")
     need(isinstance(s.weights, str) and s.weights, f"weights must be 'pretrained', 'random' or a file, got {s.weights!r}")
 
 # %% ../nbs/80_record.ipynb

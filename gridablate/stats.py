@@ -11,8 +11,8 @@ from .errors import GridablateError
 # %% auto 0
 __all__ = ['top_cells', 'cell_table', 'interaction_regression', 'top_cell_shares', 'regression_coefficients',
            'bootstrap_deficits', 'probe_deficit_correlation', 'adjust_p', 'null_table', 'null_counts', 'null_pvalues',
-           'min_draws', 'null_test', 'class_arrays', 'deficit_regression', 'cell_statistics', 'class_bootstrap',
-           'peak_layers', 'network_claims', 'claims', 'format_claims']
+           'min_draws', 'null_test', 'claim_cell_null', 'class_arrays', 'deficit_regression', 'cell_statistics',
+           'class_bootstrap', 'peak_layers', 'network_claims', 'claims', 'format_claims']
 
 # %% ../nbs/87_stats.ipynb
 def top_cells(results:xr.Dataset, # from `run_study`
@@ -294,6 +294,39 @@ def null_test(results:xr.Dataset, # from `run_study` with `n_null` > 0
                       f"draws the smallest p-value is {w.p_floor:.3g}, and {int(w.n_tests)} tests at q = {q} need "
                       f"{int(w.min_draws)} draws: ask the study for them (Study(n_null=...)) or test fewer cells")
     return t, fams
+
+# %% ../nbs/87_stats.ipynb
+def claim_cell_null(results:xr.Dataset, # from `run_study` with `n_null` > 0
+                    cell:tuple=(-1, -1), # (sel_bin, mag_bin) of the claim's cell; -1: the last bin
+                    level:str="network", # 'network' (averaged over layers and classes) or 'layer' (over classes)
+                    q:float=.05, # level after correction
+                   )->pd.DataFrame:
+    "The claim's cell against the null of random groups, averaged where the claim is made, corrected per family."
+    _need(results, "null_deficit")
+    if level not in ("network", "layer"): raise GridablateError(f"unknown level {level!r}: use 'network' or 'layer'")
+    i, j = cell[0] % results.sizes["sel_bin"], cell[1] % results.sizes["mag_bin"]
+    rows = []
+    for n in results.network.values:
+        r = results.sel(network=n, layer=_layers(results, n), sel_bin=i, mag_bin=j)
+        obs = r.rank_deficit.transpose("layer", "class").values
+        null = r.null_deficit.transpose("layer", "class", "draw").values
+        shift = (np.arange(null.shape[-1])[None, :] + np.arange(null.shape[1])[:, None]) % null.shape[-1]
+        null = np.take_along_axis(null, np.broadcast_to(shift, null.shape), -1)   # class c: group (j + c) mod n
+        groups = [("all layers", slice(None))] if level == "network" else [(str(l), [k]) for k, l in enumerate(r.layer.values)]
+        for name, sel in groups:
+            o, d = np.nanmean(obs[sel]), np.nanmean(null[sel].reshape(-1, null.shape[-1]), 0)
+            d = d[np.isfinite(d)]
+            rows.append(dict(network=str(n), layer=name, cell=(int(i), int(j)), deficit=o, null_mean=d.mean(),
+                             null_95=np.quantile(d, .95), n_draws=len(d), p=(1 + (d >= o).sum()) / (1 + len(d))))
+    t = pd.DataFrame(rows)
+    fams = [np.arange(len(t))] if level == "network" else [g.index.values for _, g in t.groupby("network", sort=False)]
+    t["p_adj"], t["reject"], t["can_reject"], t["min_draws"] = np.nan, False, False, 0
+    for f in fams:
+        adj = adjust_p(t.p.values[f])
+        t.loc[f, "p_adj"], t.loc[f, "reject"] = adj, adj <= q
+        t.loc[f, "can_reject"] = len(f) / (1 + t.n_draws.values[f].min()) <= q * (1 + 1e-9)
+        t.loc[f, "min_draws"] = min_draws(len(f), q)
+    return t
 
 # %% ../nbs/87_stats.ipynb
 def class_arrays(results:xr.Dataset, # from `run_study`
