@@ -7,6 +7,10 @@ The notebooks are processed by nbdev's own processors (`nbdev.processors.FilterD
 out as on the Quarto site. Each processed notebook is then rendered to one HTML page with a sidebar of every page in
 notebook order (the order `nbdev_sidebar` gives Quarto). Altair charts are drawn in the browser by vega-embed, whose
 scripts are vendored in tools/site_assets/ and served from the site itself: no page loads anything from the network.
+
+A cell that fails while a notebook is processed (an import, an exported cell or a `show_doc`: the cells nbdev runs)
+fails the build: every such cell is listed by page and cell, the pages are still written, and the command exits 1.
+`--nbs=DIR` builds the notebooks of another folder (its processing cache then goes to `OUT/../_proc`).
 """
 from __future__ import annotations
 import html, json, os, re, shutil, sys, time, warnings
@@ -27,17 +31,25 @@ def pages(nbs:Path=ROOT / "nbs")->list[Path]:
              if not any(skip.match(part) for part in p.relative_to(nbs).parts) and ".ipynb_checkpoints" not in p.parts]
     return sorted(found, key=lambda p: (p.parent.parts, "00" if p.stem == "index" else p.name))
 
+class BuildError(Exception):
+    "Cells that failed while the notebooks were processed: the site is written, but the build has failed."
+    def __init__(self, problems:dict): # {notebook: [failed cells]}
+        self.problems = problems
+        super().__init__("\n".join(f"nbs/{nb}: {x}" for nb, xs in problems.items() for x in xs))
+
 def _filters(problems:list):
-    "nbdev's `FilterDefaults`, except that a cell `exec_show_docs` cannot run is recorded in `problems`, not fatal."
+    """nbdev's `FilterDefaults`, except that a cell `exec_show_docs` cannot run is recorded in `problems` and the
+    notebook's other cells still run (nbdev stops at the first), so one build names every failing cell."""
     from nbdev.processors import FilterDefaults, exec_show_docs
-    class tolerant_exec_show_docs(exec_show_docs):
+    class recording_exec_show_docs(exec_show_docs):
         def __call__(self, cell):
             try: super().__call__(cell)
             except Exception as e:
-                problems.append(f"cell {cell.idx_}: {type(e.__cause__ or e).__name__}: {e.__cause__ or e}")
+                err, first = e.__cause__ or e, next((l for l in cell.source.splitlines() if l.strip() and not l.startswith("#|")), "")
+                problems.append((cell.source, f"({first.strip()[:60]!r}): {type(err).__name__}: {err}"))
                 self.k.exc = None
     class Filters(FilterDefaults):
-        def base_procs(self): return [tolerant_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
+        def base_procs(self): return [recording_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
     return Filters()
 
 def process_one(src:Path, # a notebook
@@ -47,6 +59,7 @@ def process_one(src:Path, # a notebook
     from execnb.nbio import read_nb, write_nb
     dst.parent.mkdir(parents=True, exist_ok=True)
     nb, cwd, found = read_nb(src), os.getcwd(), []
+    sources = [_src(c.get("source")) for c in json.loads(src.read_text())["cells"]]
     os.environ["IN_TEST"] = "1"  # as nbdev's own driver does while processing
     try:
         os.chdir(src.parent)
@@ -56,7 +69,8 @@ def process_one(src:Path, # a notebook
     finally:
         os.chdir(cwd); os.environ.pop("IN_TEST", None)
     write_nb(nb, dst)
-    return found
+    where = lambda code: next((f"cell {i + 1}" for i, c in enumerate(sources) if _directives(c)[1] == _directives(code)[1]), "a cell")
+    return [f"{where(code)} {what}" for code, what in found]   # cells counted from 1, as they stand in the notebook
 
 def _worker(todo, done, threads):
     "Forked worker: process notebooks from the `todo` queue until None, reporting (index, problems or error) to `done`."
@@ -98,14 +112,14 @@ def process(nbs:Path, # the notebooks folder
             workers:int|None=None, # processes to run notebooks in (default: 2; 1 where `fork` is unavailable or torch is loaded)
            )->tuple[list[Path], dict]:
     """Process every page with nbdev's docs processors into `proc`, reusing cached results. Returns the processed
-    paths and {notebook: [cells nbdev could not execute]}: `nbdev_docs` stops at the first such cell, this build
-    goes on (a cell that fails there is one mixing imports with other code, or exported code needing `__file__`).
+    paths and {notebook: [cells nbdev could not execute]}: `nbdev_docs` stops at the first such cell, this process
+    goes on so that `build` can name them all (a cell failing here is often one mixing imports with other code).
     Notebooks are processed `workers` at a time in forked processes, as `nbdev_proc_nbs` spreads them over its own."""
     import multiprocessing as mp
     rels, found = pages(nbs), {}
     log = proc / "_problems.json"
     old = json.loads(log.read_text()) if log.exists() and not force else {}
-    jobs = [rel for rel in rels if force or not (proc / rel).exists()
+    jobs = [rel for rel in rels if force or not (proc / rel).exists() or old.get(str(rel))   # failed last time: retry
             or (proc / rel).stat().st_mtime < (nbs / rel).stat().st_mtime]
     found.update({str(rel): old.get(str(rel), []) for rel in rels if rel not in jobs})
     # fork only from a process that has not started torch's threads: a child forked after them can deadlock on a lock
@@ -302,6 +316,7 @@ def build(out:Path=ROOT / "_docs", # the site folder (replaced)
           force:bool=False, # reprocess every notebook
           workers:int|None=None, # processes to run notebooks in (default: 2 where processes can fork)
           processed:bool=True, # False: render the notebooks as they are, without nbdev's processing (for tests)
+          strict:bool=True, # raise `BuildError` (after writing the site) if any cell failed during processing
          )->list[dict]:
     "Process and render the whole site into `out`; writes `out/pages.json` and returns the same manifest."
     cfg = _config()
@@ -317,6 +332,7 @@ def build(out:Path=ROOT / "_docs", # the site folder (replaced)
                       " ".join(c.name for c in nbs.glob("*.css")))
     for m in manifest: m["nbdev_problems"] = problems.get(m["source"], [])
     (out / "pages.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if strict and problems: raise BuildError(problems)
     return manifest
 
 def _config()->dict:
@@ -326,12 +342,22 @@ def _config()->dict:
     d = c["DEFAULT"] if c.has_section("DEFAULT") or c.defaults() else {}
     return {"title": d.get("title", "docs"), "doc_url": d.get("doc_host", "") + d.get("doc_baseurl", "") or "/"}
 
-if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+def main(argv:list[str])->int:
+    "The command line: build, report, and return the exit status (1 if any cell failed)."
+    args = [a for a in argv if not a.startswith("--")]
+    opt = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
     out = Path(args[0]) if args else ROOT / "_docs"
+    nbs = Path(opt["nbs"]).resolve() if "nbs" in opt else ROOT / "nbs"
+    proc = ROOT / "_proc" if "nbs" not in opt else out.resolve().parent / "_proc"
     t0 = time.time()
-    n = [int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--workers=")]
-    m = build(out, force="--force" in sys.argv, workers=n[-1] if n else None)
-    for p in m:
-        for x in p["nbdev_problems"]: print(f"warning: nbdev_docs would stop at {p['source']} {x}", file=sys.stderr)
+    try: m = build(out, nbs, proc, force="--force" in argv, workers=int(opt["workers"]) if "workers" in opt else None)
+    except BuildError as e:
+        for nb, cells in e.problems.items():
+            for x in cells: print(f"error: nbs/{nb} {x}", file=sys.stderr)
+        print(f"docs build failed: {sum(map(len, e.problems.values()))} cell(s) in {len(e.problems)} page(s) did not run;"
+              f" the pages were written to {out}", file=sys.stderr)
+        return 1
     print(f"{len(m)} pages, {sum(p['charts'] for p in m)} charts -> {out} in {time.time() - t0:.1f} s")
+    return 0
+
+if __name__ == "__main__": sys.exit(main(sys.argv[1:]))

@@ -84,8 +84,12 @@ def _network_problems(perf:list, base:str)->list[str]:
             out.append(f"HTTP {p['response']['status']}: {p['response']['url']}")
     return list(dict.fromkeys(out))
 
+IMAGES_JS = """
+return Array.from(document.querySelectorAll('main img')).filter(i => i.complete && i.naturalWidth > 0).length;
+"""
+
 def check_page(d, url:str, base:str, screenshot:Path|None=None, timeout:float=60)->dict:
-    "Load one page; return {problems, charts}; save a full-page screenshot if asked."
+    "Load one page; return {problems, charts, drawn, images} (`<img>`s shown in the body); screenshot it if asked."
     d.get_log("browser"); d.get_log("performance")  # drop what earlier pages left
     d.get(url)
     t0 = time.time()
@@ -106,13 +110,14 @@ def check_page(d, url:str, base:str, screenshot:Path|None=None, timeout:float=60
         png = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
                                                            "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}})
         screenshot.write_bytes(base64.b64decode(png["data"]))
-    return {"problems": problems, "charts": len(charts)}
+    return {"problems": problems, "charts": len(charts), "drawn": sum(c["ok"] for c in charts),
+            "images": d.execute_script(IMAGES_JS)}
 
 def check_site(site:Path, # a built site with pages.json
                screenshots:Path|None=None, # folder for one PNG per page (None: none)
                binary:str|None=None, driver:str|None=None, # Chromium and chromedriver (default: found on PATH)
               )->dict:
-    "{page: {problems, charts}} for every page listed in `site/pages.json`."
+    "{page: {problems, charts, drawn, images}} for every page listed in `site/pages.json`."
     site = Path(site); pages = [p["page"] for p in json.loads((site / "pages.json").read_text())]
     b, dr = find_browser()
     srv, base = serve(site)
@@ -126,6 +131,6 @@ def check_site(site:Path, # a built site with pages.json
 if __name__ == "__main__":
     site = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "_docs"
     t0 = time.time(); report = check_site(site, site / "_screenshots")
-    for p, r in report.items(): print(f"{p:30s} {r['charts']:3d} charts  " + ("ok" if not r["problems"] else "; ".join(r["problems"])))
+    for p, r in report.items(): print(f"{p:30s} {r['charts']:3d} charts {r['images']:3d} images  " + ("ok" if not r["problems"] else "; ".join(r["problems"])))
     print(f"{len(report)} pages checked in {time.time() - t0:.1f} s")
     sys.exit(1 if any(r["problems"] for r in report.values()) else 0)
