@@ -1,6 +1,7 @@
 """The docs site in a real browser: every page opens in headless Chromium with no network beyond 127.0.0.1, with no
 console error, no failed or external request, every chart drawn, and at least the charts and images listed in
-`EXPECTED`. Screenshots go to _docs/_screenshots/. A cell that fails while the notebooks are processed fails the build."""
+`EXPECTED`. Screenshots go to _docs/_screenshots/. A cell that fails while the notebooks are processed fails the
+build."""
 import json, shutil, subprocess, sys
 from pathlib import Path
 import pytest
@@ -16,7 +17,8 @@ def _load(name):
 site, check = _load("site"), _load("sitecheck")
 BINARY, DRIVER = check.find_browser()
 needs_browser = pytest.mark.skipif(not (BINARY and DRIVER), reason=
-    "chromium and chromium-driver are not installed (Debian: apt-get install -y chromium chromium-driver; .ci/run does this)")
+    "chromium and chromium-driver are not installed (Debian: apt-get install -y chromium chromium-driver; "
+    ".ci/run does this)")
 PAGES = [p.as_posix() for p in site.pages(ROOT / "nbs")]
 
 # What a reader must see drawn on a page, at least: the one table of expectations.
@@ -45,13 +47,15 @@ def test_page(report, source):
     page = by_source[source]["page"]
     r = pages[page]
     failed = by_source[source]["nbdev_problems"]
-    assert not failed, f"nbs/{source}: cells that fail while the docs are built (`make docs` fails):\n" + "\n".join(failed)
+    assert not failed, f"nbs/{source}: cells that fail while the docs are built (`make docs` fails):\n" + \
+        "\n".join(failed)
     assert not r["problems"], f"{page} (from nbs/{source}):\n" + "\n".join(r["problems"])
     assert r["charts"] == by_source[source]["charts"]   # every chart output of the notebook has its container
     for what, least in EXPECTED.get(source, {}).items():
         seen = r["drawn" if what == "charts" else what]
         assert seen >= least, f"{page} (from nbs/{source}) shows {seen} {what}, expected at least {least}"
-    assert (ROOT / "_docs" / "_screenshots" / (page.removesuffix(".html").replace("/", "__") + ".png")).stat().st_size > 0
+    shot = ROOT / "_docs" / "_screenshots" / (page.removesuffix(".html").replace("/", "__") + ".png")
+    assert shot.stat().st_size > 0
 
 @needs_browser
 def test_sidebar_order(report):

@@ -45,11 +45,13 @@ def _filters(problems:list):
         def __call__(self, cell):
             try: super().__call__(cell)
             except Exception as e:
-                err, first = e.__cause__ or e, next((l for l in cell.source.splitlines() if l.strip() and not l.startswith("#|")), "")
+                err = e.__cause__ or e
+                first = next((l for l in cell.source.splitlines() if l.strip() and not l.startswith("#|")), "")
                 problems.append((cell.source, f"({first.strip()[:60]!r}): {type(err).__name__}: {err}"))
                 self.k.exc = None
     class Filters(FilterDefaults):
-        def base_procs(self): return [recording_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
+        def base_procs(self):
+            return [recording_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
     return Filters()
 
 def process_one(src:Path, # a notebook
@@ -69,13 +71,14 @@ def process_one(src:Path, # a notebook
     finally:
         os.chdir(cwd); os.environ.pop("IN_TEST", None)
     write_nb(nb, dst)
-    where = lambda code: next((f"cell {i + 1}" for i, c in enumerate(sources) if _directives(c)[1] == _directives(code)[1]), "a cell")
+    where = lambda code: next((f"cell {i + 1}" for i, c in enumerate(sources)
+                               if _directives(c)[1] == _directives(code)[1]), "a cell")
     return [f"{where(code)} {what}" for code, what in found]   # cells counted from 1, as they stand in the notebook
 
 def _worker(todo, done, threads):
     "Forked worker: process notebooks from the `todo` queue until None, reporting (index, problems or error) to `done`."
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ.setdefault(v, str(threads))
-    if "torch" in sys.modules: sys.modules["torch"].set_num_threads(threads)   # imported before the fork: share the cores
+    if "torch" in sys.modules: sys.modules["torch"].set_num_threads(threads)   # imported before the fork: share cores
     while (job := todo.get()) is not None:
         i, src, dst = job
         try: done.put((i, process_one(src, dst), None))
@@ -87,7 +90,8 @@ def _in_parallel(jobs:list, workers:int)->list:
     import multiprocessing as mp, queue
     ctx = mp.get_context("fork")   # the children inherit this module: nothing needs to be importable by name
     todo, done = ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(todo, done, max(1, (os.cpu_count() or 1) // workers))) for _ in range(workers)]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = [ctx.Process(target=_worker, args=(todo, done, threads)) for _ in range(workers)]
     for p in procs: p.start()   # before anything is queued: no queue thread exists yet when they fork
     for i, job in enumerate(jobs): todo.put((i, *job))
     for p in procs: todo.put(None)
@@ -109,7 +113,7 @@ def _in_parallel(jobs:list, workers:int)->list:
 def process(nbs:Path, # the notebooks folder
             proc:Path, # where processed notebooks go (nbdev uses `_proc/`)
             force:bool=False, # reprocess even if the cached copy is newer than the notebook
-            workers:int|None=None, # processes to run notebooks in (default: 2; 1 where `fork` is unavailable or torch is loaded)
+            workers:int|None=None, # processes to run notebooks in (default: 2; 1 without `fork` or with torch loaded)
            )->tuple[list[Path], dict]:
     """Process every page with nbdev's docs processors into `proc`, reusing cached results. Returns the processed
     paths and {notebook: [cells nbdev could not execute]}: `nbdev_docs` stops at the first such cell, this process
@@ -125,7 +129,8 @@ def process(nbs:Path, # the notebooks folder
     # fork only from a process that has not started torch's threads: a child forked after them can deadlock on a lock
     if workers is None: workers = 2 if "fork" in mp.get_all_start_methods() and "torch" not in sys.modules else 1
     args = [(nbs / rel, proc / rel) for rel in jobs]
-    new = _in_parallel(args, min(workers, len(jobs))) if min(workers, len(jobs)) > 1 else [process_one(*a) for a in args]
+    n = min(workers, len(jobs))
+    new = _in_parallel(args, n) if n > 1 else [process_one(*a) for a in args]
     found.update({str(rel): f for rel, f in zip(jobs, new)})
     out, problems = [proc / rel for rel in rels], {str(rel): found[str(rel)] for rel in rels if found[str(rel)]}
     proc.mkdir(parents=True, exist_ok=True)
@@ -172,7 +177,8 @@ class Renderer:
     def _nb_link(self, m)->str:
         target = os.path.normpath((self.here.parent / m[1]).as_posix() + ".ipynb")
         page = self.links.get(target)
-        return m[0] if page is None else f'href="{os.path.relpath(page, self.here.parent.as_posix() or ".")}{m[2] or ""}"'
+        if page is None: return m[0]
+        return f'href="{os.path.relpath(page, self.here.parent.as_posix() or ".")}{m[2] or ""}"'
 
     def markdown(self, text:str)->str:
         text = "\n".join(l for l in text.splitlines() if not re.match(r"^\s*:::", l))   # Quarto fenced divs
@@ -197,18 +203,23 @@ class Renderer:
         for mime, v in data.items():
             if VEGA_MIME.match(mime):
                 spec = v if isinstance(v, dict) else json.loads(_src(v))
-                if "vega." in mime and "vegalite" not in mime: spec = {**spec, "$schema": spec.get("$schema", "https://vega.github.io/schema/vega/v6.json")}
+                if "vega." in mime and "vegalite" not in mime:
+                    spec = {**spec, "$schema": spec.get("$schema", "https://vega.github.io/schema/vega/v6.json")}
                 return self.chart(spec)
         if "text/html" in data:
             h = _src(data["text/html"])
             spec = altair_spec(h)
             return self.chart(spec) if spec is not None else f'<div class="output html">{h}</div>'
         for mime in ("image/png", "image/jpeg", "image/gif"):
-            if mime in data: return f'<div class="output image"><img src="data:{mime};base64,{_src(data[mime]).strip()}" alt="figure"></div>'
+            if mime in data:
+                src = f"data:{mime};base64,{_src(data[mime]).strip()}"
+                return f'<div class="output image"><img src="{src}" alt="figure"></div>'
         if "image/svg+xml" in data: return f'<div class="output image">{_src(data["image/svg+xml"])}</div>'
         if "text/markdown" in data:
-            return f'<div class="output {"asis" if asis else "markdown"}">{self.markdown(_src(data["text/markdown"]))}</div>'
-        if "text/plain" in data: return f'<pre class="output text">{html.escape(ANSI.sub("", _src(data["text/plain"])))}</pre>'
+            md = self.markdown(_src(data["text/markdown"]))
+            return f'<div class="output {"asis" if asis else "markdown"}">{md}</div>'
+        if "text/plain" in data:
+            return f'<pre class="output text">{html.escape(ANSI.sub("", _src(data["text/plain"])))}</pre>'
         return ""
 
     def cell(self, c:dict)->str:
@@ -237,7 +248,8 @@ def frontmatter(nb:dict)->dict:
 def _title(nb:dict, fm:dict, rel:Path)->str:
     if fm.get("title"): return str(fm["title"])
     for c in nb["cells"]:
-        if c["cell_type"] == "markdown" and (m := re.search(r"^#\s+(.+)$", _src(c["source"]), re.M)): return m[1].strip()
+        if c["cell_type"] == "markdown" and (m := re.search(r"^#\s+(.+)$", _src(c["source"]), re.M)):
+            return m[1].strip()
     return rel.stem
 
 def out_name(rel:Path, fm:dict)->Path:
@@ -261,7 +273,8 @@ def _sidebar(entries:list, here:Path)->str:
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} – {site}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{up}_assets/site.css">{extra_css}</head>
+<title>{title} – {site}</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="{up}_assets/site.css">{extra_css}</head>
 <body><header class="top"><a href="{up}index.html">{site}</a></header>
 <div class="layout">{sidebar}<main>
 <h1 class="title">{title}</h1>{description}
@@ -292,7 +305,8 @@ def render(proc_nbs:list[Path], # processed notebooks, in sidebar order
         scripts += f'<script src="{up}_assets/site.js"></script>'
         desc = f'<p class="description">{html.escape(str(fm["description"]))}</p>' if fm.get("description") else ""
         css = "".join(f'<link rel="stylesheet" href="{up}{c}">' for c in extra_css.split() if c)
-        page = PAGE.format(title=html.escape(title), site=html.escape(site), up=up, extra_css=css, sidebar=_sidebar(entries, href),
+        page = PAGE.format(title=html.escape(title), site=html.escape(site), up=up, extra_css=css,
+                           sidebar=_sidebar(entries, href),
                            description=desc, body=body, scripts=scripts)
         (out / href).parent.mkdir(parents=True, exist_ok=True)
         (out / href).write_text(page)
@@ -354,7 +368,8 @@ def main(argv:list[str])->int:
     except BuildError as e:
         for nb, cells in e.problems.items():
             for x in cells: print(f"error: nbs/{nb} {x}", file=sys.stderr)
-        print(f"docs build failed: {sum(map(len, e.problems.values()))} cell(s) in {len(e.problems)} page(s) did not run;"
+        n = sum(map(len, e.problems.values()))
+        print(f"docs build failed: {n} cell(s) in {len(e.problems)} page(s) did not run;"
               f" the pages were written to {out}", file=sys.stderr)
         return 1
     print(f"{len(m)} pages, {sum(p['charts'] for p in m)} charts -> {out} in {time.time() - t0:.1f} s")
