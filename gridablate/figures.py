@@ -129,7 +129,8 @@ def grid_panel(results:xr.Dataset, # from `run_study`
         g = t.groupby("class", sort=False)[measure]
         t["row_min"], t["row_max"] = g.transform("min"), g.transform("max")
         color = alt.Color("shade:Q", scale=alt.Scale(scheme=scheme, domain=[0, 1]),
-                          legend=alt.Legend(title=[name, "each row on its own range"], values=[0, .5, 1], orient="bottom",
+                          legend=alt.Legend(title=[name, "each row on its own range"], values=[0, .5, 1],
+                                            orient="bottom",
                                             labelExpr="datum.value == 0 ? 'row min' : "
                                                       "datum.value == 1 ? 'row max' : ''"))
         extra = [alt.Tooltip("row_min:Q", format=".3f"), alt.Tooltip("row_max:Q", format=".3f")]
@@ -179,25 +180,36 @@ def linked_view(results:xr.Dataset, # from `run_study`
                )->alt.HConcatChart:
     "Probe and ablation grids of one layer sharing a cell selection, with the selected cell's units listed."
     for dim, v in (("network", network), ("layer", layer), ("class", target)):
-        if v not in results[dim].values: raise GridablateError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
+        if v not in results[dim].values:
+            raise GridablateError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
     n = int(results.layer_units.sel(network=network, layer=layer))
     if n == 0: raise GridablateError(f"{network} has no layer {layer!r}: use one of its layers.")
     r = results.sel(network=network, layer=layer).sel({"class": target})
-    cells = r[["probe_accuracy", "rank_deficit", "n_units"]].to_dataframe().reset_index()[["sel_bin", "mag_bin", "probe_accuracy", "rank_deficit", "n_units"]]
+    cells = r[["probe_accuracy", "rank_deficit", "n_units"]].to_dataframe().reset_index()
+    cells = cells[["sel_bin", "mag_bin", "probe_accuracy", "rank_deficit", "n_units"]]
     top = cells.loc[cells.rank_deficit.idxmax()]
-    cell = alt.selection_point(name="cell", fields=["sel_bin", "mag_bin"], value=[{"sel_bin": int(top.sel_bin), "mag_bin": int(top.mag_bin)}])
+    cell = alt.selection_point(name="cell", fields=["sel_bin", "mag_bin"],
+                               value=[{"sel_bin": int(top.sel_bin), "mag_bin": int(top.mag_bin)}])
     def grid(measure):
         return alt.Chart(cells).mark_rect().encode(
             x=alt.X("mag_bin:O", title="magnitude →"), y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
             color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
-            stroke=alt.condition(cell, alt.value("red"), alt.value(None)), strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
+            stroke=alt.condition(cell, alt.value("red"), alt.value(None)),
+            strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
             opacity=alt.condition(cell, alt.value(1.0), alt.value(.45)),
-            tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip("probe_accuracy:Q", format=".3f"), alt.Tooltip("rank_deficit:Q", format=".2f")]
+            tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip("probe_accuracy:Q", format=".3f"),
+                     alt.Tooltip("rank_deficit:Q", format=".2f")]
         ).properties(width=size, height=size, title=MEASURES[measure])
-    units = pd.DataFrame({"unit": np.arange(n), "sel_bin": r.unit_sel_bin.values[:n], "mag_bin": r.unit_mag_bin.values[:n],
-                          "label": [f"{u}  (s {a:.2f}, m {b:.2f})" for u, a, b in zip(range(n), r.selectivity.values[:n], r.magnitude.values[:n])]})
-    listing = alt.Chart(units).transform_filter(cell).transform_window(row="row_number()", sort=[alt.SortField("unit")]).transform_calculate(
-        col=f"floor((datum.row - 1) / {per_column})", line=f"(datum.row - 1) % {per_column}").mark_text(align="left", baseline="top").encode(
-        x=alt.X("col:O", axis=None), y=alt.Y("line:O", axis=None), text="label:N").properties(title="units of the selected cell")
-    return alt.hconcat(grid("probe_accuracy").add_params(cell), grid("rank_deficit"), listing).resolve_scale(color="independent").properties(
+    units = pd.DataFrame({"unit": np.arange(n), "sel_bin": r.unit_sel_bin.values[:n],
+                          "mag_bin": r.unit_mag_bin.values[:n],
+                          "label": [f"{u}  (s {a:.2f}, m {b:.2f})"
+                                    for u, a, b in zip(range(n), r.selectivity.values[:n], r.magnitude.values[:n])]})
+    listing = alt.Chart(units).transform_filter(cell).transform_window(
+        row="row_number()", sort=[alt.SortField("unit")]).transform_calculate(
+        col=f"floor((datum.row - 1) / {per_column})", line=f"(datum.row - 1) % {per_column}").mark_text(
+        align="left", baseline="top").encode(
+        x=alt.X("col:O", axis=None), y=alt.Y("line:O", axis=None), text="label:N").properties(title="units of the "
+                                                                                                    "selected cell")
+    return alt.hconcat(grid("probe_accuracy").add_params(cell), grid("rank_deficit"), listing).resolve_scale(
+        color="independent").properties(
         title=f"{network} {layer}, target {target}: click a cell")

@@ -36,7 +36,8 @@ def accuracy(net:nn.Module, # a network in any mode (evaluated in eval mode)
             )->float:
     "Top-1 accuracy of `net` on `(x, y)`."
     net.eval()
-    hits = sum((net(x[k:k + batch_size]).argmax(1) == y[k:k + batch_size]).sum().item() for k in range(0, len(y), batch_size))
+    hits = sum((net(x[k:k + batch_size]).argmax(1) == y[k:k + batch_size]).sum().item()
+               for k in range(0, len(y), batch_size))
     return hits / len(y)
 
 # %% ../nbs/15_training.ipynb
