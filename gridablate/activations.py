@@ -29,7 +29,8 @@ def trace(net:Network, # the network
     seen, hooks = {}, []
     try:
         for name in layers:
-            hooks.append(net.layer(name).register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, unit_means(o).detach())))
+            hook = lambda m, i, o, name=name: seen.__setitem__(name, unit_means(o).detach())
+            hooks.append(net.layer(name).register_forward_hook(hook))
         yield seen
     finally:
         for h in hooks: h.remove()
@@ -75,19 +76,23 @@ def record(net:Network, # the network
             labels.append(y)
     acts = {l: torch.cat(p).numpy() for l, p in parts.items()}
     bad = [l for l, a in acts.items() if not np.isfinite(a).all()]
-    if bad: raise GridablateError(f"the network gives NaN or infinite activations in {bad}: check its weights and inputs")
+    if bad:
+        raise GridablateError(f"the network gives NaN or infinite activations in {bad}: check its weights and inputs")
     width = max(a.shape[1] for a in acts.values())
     grid = np.full((len(layers), len(dataset), width), np.nan, np.float32)
     for k, l in enumerate(layers): grid[k, :, :acts[l].shape[1]] = acts[l]
     labels = torch.cat(labels).numpy()
     classes = list(dataset.classes)
     return xr.Dataset(
-        {"activation": (("layer", "image", "unit"), grid, {"units": "activation", "description": "spatial mean of the unit's output map on the image"})},
+        {"activation": (("layer", "image", "unit"), grid,
+             {"units": "activation", "description": "spatial mean of the unit's output map on the image"})},
         coords={"layer": layers, "image": np.arange(len(dataset)), "unit": np.arange(width),
-                "n_units": ("layer", [acts[l].shape[1] for l in layers], {"description": "true number of units in the layer"}),
+                "n_units": ("layer", [acts[l].shape[1] for l in layers],
+                    {"description": "true number of units in the layer"}),
                 "label": ("image", labels, {"description": "index of the image's class among the network's outputs"}),
                 "class_name": ("image", [classes[i] if i < len(classes) else str(i) for i in labels]),
-                "image_id": ("image", image_ids(dataset), {"description": "file path or generator index of the image"})},
+                "image_id": ("image", image_ids(dataset),
+                    {"description": "file path or generator index of the image"})},
         attrs={"network": net.name, "weights": net.weights_id, "source": type(dataset).__name__})
 
 # %% ../nbs/40_activations.ipynb
@@ -95,7 +100,8 @@ def class_means(acts:xr.Dataset, # from `record`
                )->xr.DataArray:
     "Mean activation of every unit over each class's images: (layer, unit, class), class = label index."
     means = acts.activation.groupby("label").mean("image").rename(label="class")
-    means.attrs = {"units": "activation", "description": "mean over the class's images of the unit's spatial-mean activation"}
+    means.attrs = {"units": "activation",
+                   "description": "mean over the class's images of the unit's spatial-mean activation"}
     return means.transpose("layer", "unit", "class")
 
 # %% ../nbs/40_activations.ipynb
@@ -105,14 +111,16 @@ def save(ds:xr.Dataset, # what to store
     "Write `ds` to zarr or netCDF (chosen by the suffix), atomically: readers never see a half-written store."
     import os, shutil
     path = Path(path)
-    if path.suffix not in (".zarr", ".nc"): raise GridablateError(f"unknown store type {path.suffix!r}: name the path *.zarr or *.nc")
+    if path.suffix not in (".zarr", ".nc"):
+        raise GridablateError(f"unknown store type {path.suffix!r}: name the path *.zarr or *.nc")
     tmp = path.with_name(path.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
     ds = ds.copy()
     for v in ds.variables.values():
         if v.dtype.kind in "OU": v.encoding.pop("dtype", None)
     if path.suffix == ".zarr":
-        for v in ds.data_vars.values():                                 # one chunk per leading index (a layer, a network)
+        # one chunk per leading index (a layer, a network)
+        for v in ds.data_vars.values():
             if v.ndim >= 3: v.encoding["chunks"] = (1,) + v.shape[1:]
         ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
     else: ds.to_netcdf(tmp, engine="scipy")
@@ -125,7 +133,8 @@ def load(path, # a `.zarr` folder or `.nc` file written by `save`
         )->xr.Dataset:
     "Read a Dataset written by `save`."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no results at {path}: run `gridablate run` first, or check the path")
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path}: run `gridablate run` first, or check the path")
     if path.suffix == ".zarr":
         ds = xr.open_zarr(path, consolidated=True) if lazy else xr.open_zarr(path, consolidated=True).load()
     else:

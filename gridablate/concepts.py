@@ -38,7 +38,8 @@ def iter_masked(dataset, # yields (image, label, masks) or (image, masks); or ha
     for k in range(0, len(dataset), batch_size):
         items = [dataset[i] for i in range(k, min(k + batch_size, len(dataset)))]
         if len(items[0]) not in (2, 3): raise GridablateError("items must be (image, label, masks) or (image, masks)")
-        yield torch.stack([torch.as_tensor(it[0]) for it in items]).float(), torch.stack([torch.as_tensor(it[-1]) for it in items]).bool()
+        yield (torch.stack([torch.as_tensor(it[0]) for it in items]).float(),
+               torch.stack([torch.as_tensor(it[-1]) for it in items]).bool())
 
 # %% ../nbs/75_concepts.ipynb
 class SegmentationFolder(torch.utils.data.Dataset):
@@ -48,13 +49,15 @@ class SegmentationFolder(torch.utils.data.Dataset):
                 ):
         from PIL import Image
         self.root, self.size, self._Image = Path(root), size, Image
-        if not (self.root / "images").is_dir(): raise GridablateError(f"{self.root} has no images/ folder: put the images in {self.root / 'images'}")
+        if not (self.root / "images").is_dir():
+            raise GridablateError(f"{self.root} has no images/ folder: put the images in {self.root / 'images'}")
         self.paths = sorted(p for p in (self.root / "images").iterdir() if p.is_file())
         if not self.paths: raise GridablateError(f"{self.root / 'images'} holds no images")
         listed = self.root / "concepts.txt"
         found = sorted({m.stem for m in (self.root / "masks").glob("*/*.png")})
         self.concepts = [l.strip() for l in listed.read_text().splitlines() if l.strip()] if listed.exists() else found
-        if not self.concepts: raise GridablateError(f"no masks under {self.root / 'masks'}: add masks/ID/CONCEPT.png files")
+        if not self.concepts:
+            raise GridablateError(f"no masks under {self.root / 'masks'}: add masks/ID/CONCEPT.png files")
         if unknown := sorted(set(found) - set(self.concepts)):
             raise GridablateError(f"masks {unknown[:5]} name concepts missing from {listed}: list them there")
         self.classes, self.targets = ["image"], [0] * len(self.paths)
@@ -86,7 +89,8 @@ def layer_maps(net:Network, # the network
     return torch.cat(parts)
 
 def _upsample(maps:torch.Tensor, size:int)->torch.Tensor:
-    return maps if maps.shape[-1] == size else F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)
+    if maps.shape[-1] == size: return maps
+    return F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)
 
 def unit_thresholds(maps:torch.Tensor, # (N,units,h,w) activation maps
                     size:int, # side of the concept masks
@@ -100,7 +104,8 @@ def unit_thresholds(maps:torch.Tensor, # (N,units,h,w) activation maps
     for u in range(0, U, step):
         up = _upsample(maps[:, u:u + step], size).transpose(0, 1).reshape(min(step, U - u), -1)
         out.append(torch.quantile(up, quantile, dim=1) if up.numel() < 2**24 else
-                   torch.stack([torch.quantile(r, quantile) if r.numel() < 2**24 else r.kthvalue(int(round(quantile * (r.numel() - 1))) + 1).values for r in up]))
+                   torch.stack([torch.quantile(r, quantile) if r.numel() < 2**24 else
+                                r.kthvalue(int(round(quantile * (r.numel() - 1))) + 1).values for r in up]))
     return torch.cat(out)
 
 def unit_masks(maps:torch.Tensor, # (N,units,h,w) activation maps
@@ -162,7 +167,9 @@ def beam_search(M:torch.Tensor, # (units, P) bool unit masks over all pixels
                )->tuple:
     "Best formula (list of str) and its IoU (units,) for every unit, searched for all units together."
     U, K = M.shape[0], C.shape[0]
-    if C.shape[1] != M.shape[1]: raise GridablateError(f"unit masks cover {M.shape[1]} pixels, concept masks {C.shape[1]}: use masks of the same images and size")
+    if C.shape[1] != M.shape[1]:
+        raise GridablateError(f"unit masks cover {M.shape[1]} pixels, concept masks {C.shape[1]}: use masks of the "
+                              "same images and size")
     table, inv = signatures(C)
     S, T = len(table), table.double()                                        # (S,K)
     n = torch.bincount(inv, minlength=S).double()                            # pixels per signature
@@ -220,8 +227,11 @@ def explain_layer(net:Network, # the network
     concepts = _concepts_of(dataset)
     xs, ms = zip(*iter_masked(dataset, batch_size))
     images, masks = torch.cat(xs), torch.cat(ms)
-    if masks.shape[1] != len(concepts): raise GridablateError(f"{masks.shape[1]} mask channels but {len(concepts)} concept names: give one name per channel")
-    if masks.shape[-1] != masks.shape[-2]: raise GridablateError(f"masks of shape {tuple(masks.shape[-2:])}: use square masks")
+    if masks.shape[1] != len(concepts):
+        raise GridablateError(f"{masks.shape[1]} mask channels but {len(concepts)} concept names: give one name per "
+                              "channel")
+    if masks.shape[-1] != masks.shape[-2]:
+        raise GridablateError(f"masks of shape {tuple(masks.shape[-2:])}: use square masks")
     maps = layer_maps(net, images, layer, batch_size)
     U, size = maps.shape[1], masks.shape[-1]
     iou, formulas, thr = np.full(U, np.nan, np.float32), [""] * U, np.full(U, np.nan, np.float32)
@@ -231,12 +241,20 @@ def explain_layer(net:Network, # the network
         thr = t.numpy()
         for u in range(0, U, unit_chunk):
             units = torch.arange(u, min(u + unit_chunk, U))
-            formulas[u:u + len(units)], iou[u:u + len(units)] = beam_search(unit_masks(maps, t, size, units), C, concepts, beam, max_length)
-    elif maps.ndim != 2: raise GridablateError(f"layer {layer!r} gives outputs of shape {tuple(maps.shape)}: explain conv (N,C,H,W) or dense (N,units) layers")
+            found = beam_search(unit_masks(maps, t, size, units), C, concepts, beam, max_length)
+            formulas[u:u + len(units)], iou[u:u + len(units)] = found
+    elif maps.ndim != 2:
+        raise GridablateError(f"layer {layer!r} gives outputs of shape {tuple(maps.shape)}: explain conv (N,C,H,W) or "
+                              "dense (N,units) layers")
     attrs = dict(beam=beam, max_length=max_length, quantile=quantile, concepts=", ".join(concepts), layer=layer)
-    return xr.Dataset({"concept_iou": ("unit", iou, {"units": "1", "description": "IoU of the unit's top-quantile mask with its best formula (NaN: dense layer)"}),
-                       "concept_formula": ("unit", np.array(formulas, dtype=str), {"description": "best formula over concept masks ('': none)"}),
-                       "concept_threshold": ("unit", thr, {"units": "activation", "description": "the unit's activation quantile that marks its mask"})},
+    return xr.Dataset({"concept_iou": ("unit", iou,
+                           {"units": "1", "description": "IoU of the unit's top-quantile mask with its best formula "
+                                                         "(NaN: dense layer)"}),
+                       "concept_formula": ("unit", np.array(formulas, dtype=str),
+                           {"description": "best formula over concept masks ('': none)"}),
+                       "concept_threshold": ("unit", thr,
+                           {"units": "activation",
+                            "description": "the unit's activation quantile that marks its mask"})},
                       coords={"unit": np.arange(U)}, attrs=attrs)
 
 # %% ../nbs/75_concepts.ipynb
@@ -249,8 +267,10 @@ def cell_concepts(expl:xr.Dataset, # from `explain_layer`
     "Per cell: mean best IoU, fraction of units explained, and the most common formulas."
     iou, form = expl.concept_iou.values, expl.concept_formula.values
     sb, mb = np.asarray(unit_sel_bin), np.asarray(unit_mag_bin)
-    if len(sb) != len(iou): raise GridablateError(f"{len(sb)} grid assignments for {len(iou)} explained units: use the same layer's grid")
-    mean, frac, common = np.full((rows, cols), np.nan), np.full((rows, cols), np.nan), np.full((rows, cols), "", dtype=object)
+    if len(sb) != len(iou):
+        raise GridablateError(f"{len(sb)} grid assignments for {len(iou)} explained units: use the same layer's grid")
+    mean, frac = np.full((rows, cols), np.nan), np.full((rows, cols), np.nan)
+    common = np.full((rows, cols), "", dtype=object)
     for r in range(rows):
         for c in range(cols):
             u = (sb == r) & (mb == c)
@@ -258,9 +278,14 @@ def cell_concepts(expl:xr.Dataset, # from `explain_layer`
             mean[r, c], frac[r, c] = np.nanmean(iou[u]), np.mean(iou[u] > explained)
             common[r, c] = "; ".join(f"{f} ({n})" for f, n in Counter(f for f in form[u] if f).most_common(top))
     dims = ("sel_bin", "mag_bin")
-    return xr.Dataset({"concept_iou": (dims, mean, {"units": "1", "description": "mean over the cell's units of their best formula's IoU (Mu & Andreas)"}),
-                       "concept_explained": (dims, frac, {"units": "1", "description": f"fraction of the cell's units explained (IoU > {explained})"}),
-                       "concept_formulas": (dims, common.astype(str), {"description": "most common best formulas of the cell's units (count)"})},
+    return xr.Dataset({"concept_iou": (dims, mean,
+                           {"units": "1", "description": "mean over the cell's units of their best formula's IoU (Mu "
+                                                         "& Andreas)"}),
+                       "concept_explained": (dims, frac,
+                           {"units": "1",
+                            "description": f"fraction of the cell's units explained (IoU > {explained})"}),
+                       "concept_formulas": (dims, common.astype(str),
+                           {"description": "most common best formulas of the cell's units (count)"})},
                       coords={"sel_bin": np.arange(rows), "mag_bin": np.arange(cols)})
 
 def cell_correlations(results:xr.Dataset, # results of `run_study` with the variable `var`
@@ -269,7 +294,8 @@ def cell_correlations(results:xr.Dataset, # results of `run_study` with the vari
                      )->dict:
     "Spearman correlation across all cells (with finite values) of `var` with each of `against`: {name: (rho, n)}."
     from scipy.stats import spearmanr
-    if var not in results: raise GridablateError(f"the results have no {var!r}: run the study with companions on (Study.companions)")
+    if var not in results:
+        raise GridablateError(f"the results have no {var!r}: run the study with companions on (Study.companions)")
     x, out = results[var].values.ravel(), {}
     for a in against:
         y = results[a].values.ravel()

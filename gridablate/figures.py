@@ -8,44 +8,88 @@ from .errors import GridablateError
 import numpy as np, pandas as pd, xarray as xr, altair as alt
 
 # %% auto 0
-__all__ = ['MEASURES', 'MEAN', 'figure1', 'grid_table', 'grid_panel', 'figure2', 'figure3', 'linked_view']
+__all__ = ['MEASURES', 'AXES', 'MEAN', 'SCALES', 'figure1', 'grid_table', 'row_shade', 'grid_panel', 'figure2', 'figure3',
+           'linked_view']
 
 # %% ../nbs/85_figures.ipynb
-MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit", "offtarget_deficit": "off-target deficit",
-            "concept_iou": "concept IoU", "concept_explained": "units explained", "fv_similarity": "visualization path similarity",
-            "fv_pass_rate": "visualizations passing"}   # the last four: the companions (`gridablate.companions`), where computed
+MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit",
+            "offtarget_deficit": "off-target deficit", "concept_iou": "concept IoU",
+            "concept_explained": "units explained", "fv_similarity": "visualization path similarity",
+            "fv_pass_rate": "visualizations passing"}   # the last four: the companions (`gridablate.companions`)
 
 def _check_measure(measure:str):
     if measure not in MEASURES: raise GridablateError(f"Unknown measure {measure!r}: use one of {list(MEASURES)}.")
 
-def _scheme(measure:str)->str: return "magma" if measure.endswith("deficit") else "viridis"
+def _scheme(measure:str)->str:
+    "Colours: light (no damage) to dark red for deficits, viridis for the rest."
+    return "yelloworangered" if measure.endswith("deficit") else "viridis"
 
 # %% ../nbs/85_figures.ipynb
+AXES = ("auto", "linear", "symlog", "rank")
+
+def _crowded(x:np.ndarray, # the values on one axis
+             share:float=.15, # crowded: the middle half of the values spans less than this share of the range
+            )->bool:
+    "Do most values sit in a sliver of the axis (a few far-out units stretching it)?"
+    q0, q1, q3, q4 = np.nanpercentile(x, [0, 25, 75, 100])
+    return bool(q4 > q0 and (q3 - q1) < share * (q4 - q0))
+
+def _axis(x:np.ndarray, # the units' values on one axis
+          lo:np.ndarray, hi:np.ndarray, # each unit's cell's bounds on this axis
+          axes:str, # one of `AXES`
+          name:str, # the axis title
+         )->tuple:
+    "Plotted positions of the units and of their cells' bounds, the scale and the axis title."
+    kind = ("rank" if _crowded(x) else "linear") if axes == "auto" else axes
+    if kind == "rank":                                   # ordinal rank, ties by unit index as in the grid
+        q = np.empty(len(x)); q[np.lexsort((np.arange(len(x)), x))] = (np.arange(len(x)) + .5) / len(x)
+        title = f"{name} (rank among the layer's units, 0 to 1)"
+        return q, q - .5 / len(x), q + .5 / len(x), alt.Scale(domain=[0, 1]), title
+    if kind == "linear": return x, lo, hi, alt.Scale(zero=False), f"{name} (linear axis)"
+    q1, q3 = np.nanpercentile(x, [25, 75])
+    c = float(f"{max((q3 - q1) / 4, 1e-3 * np.nanmax(np.abs(x)), 1e-12):.2g}")
+    return x, lo, hi, alt.Scale(type="symlog", constant=c), f"{name} (symmetric log axis, linear within ±{c:g})"
+
 def figure1(results:xr.Dataset, # from `run_study`
             network:str, layer:str, target:str, # which network, layer and target class
             measure:str="rank_deficit", # colour of the cells: a key of `MEASURES`
+            axes:str="auto", # 'linear', 'symlog', 'rank', or 'auto': rank where most units crowd in a sliver
            )->alt.LayerChart:
     "Units of one layer in activation space with the grid over them, cells coloured by `measure`."
     _check_measure(measure)
+    if axes not in AXES: raise GridablateError(f"axes={axes!r}: use one of {list(AXES)}.")
     r = results.sel(network=network, layer=layer).sel({"class": target})
     n = int(results.layer_units.sel(network=network, layer=layer))
-    units = pd.DataFrame({"unit": np.arange(n), "selectivity": r.selectivity.values[:n], "magnitude": r.magnitude.values[:n],
+    units = pd.DataFrame({"unit": np.arange(n), "selectivity": r.selectivity.values[:n],
+                          "magnitude": r.magnitude.values[:n],
                           "sel_bin": r.unit_sel_bin.values[:n], "mag_bin": r.unit_mag_bin.values[:n]})
     cells = r[["sel_min", "sel_max", "mag_min", "mag_max", measure, "n_units"]].to_dataframe().reset_index()
-    units = units.merge(cells[["sel_bin", "mag_bin", measure]], on=["sel_bin", "mag_bin"], how="left")
+    units = units.merge(cells, on=["sel_bin", "mag_bin"], how="left")
+    units["x"], units["x0"], units["x1"], xs, xt = _axis(units.magnitude.values, units.mag_min.values,
+                                                         units.mag_max.values, axes, "activation magnitude")
+    units["y"], units["y0"], units["y1"], ys, yt = _axis(units.selectivity.values, units.sel_min.values,
+                                                         units.sel_max.values, axes, "class selectivity")
+    g = units.groupby(["sel_bin", "mag_bin"])            # a cell's box: around its units on the plotted axes
+    cells = cells.merge(pd.concat([g.x0.min(), g.x1.max(), g.y0.min(), g.y1.max()], axis=1).reset_index(),
+                        on=["sel_bin", "mag_bin"])
+    if yt.endswith("(rank among the layer's units, 0 to 1)"):   # ranked selectivity: a strip is one band
+        strip = cells.groupby("sel_bin")
+        cells["y0"], cells["y1"] = strip.y0.transform("min"), strip.y1.transform("max")
+    units = units[["unit", "selectivity", "magnitude", "sel_bin", "mag_bin", measure, "x", "y"]]
     box = alt.Chart(cells).mark_rect(opacity=.55, stroke="black", strokeWidth=.5).encode(
-        x=alt.X("mag_min:Q", title="activation magnitude"), x2="mag_max:Q",
-        y=alt.Y("sel_min:Q", title="class selectivity"), y2="sel_max:Q",
+        x=alt.X("x0:Q", title=xt, scale=xs), x2="x1:Q", y=alt.Y("y0:Q", title=yt, scale=ys), y2="y1:Q",
         color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
         tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip(f"{measure}:Q", format=".3f")])
     dots = alt.Chart(units).mark_circle(size=18, color="black").encode(
-        x="magnitude:Q", y="selectivity:Q",
-        tooltip=["unit", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", title=f"cell's {MEASURES[measure]}", format=".3f"),
+        x="x:Q", y="y:Q",
+        tooltip=["unit", "sel_bin", "mag_bin",
+                 alt.Tooltip(f"{measure}:Q", title=f"cell's {MEASURES[measure]}", format=".3f"),
                  alt.Tooltip("selectivity:Q", format=".3f"), alt.Tooltip("magnitude:Q", format=".3f")])
     return (box + dots).properties(title=f"{network} {layer}, target {target}", width=320, height=320)
 
 # %% ../nbs/85_figures.ipynb
 MEAN = "(mean)"
+SCALES = ("row", "shared")   # figure 2's colour scales: each class row on its own range (the paper's), or one for all
 
 def grid_table(results:xr.Dataset, # from `run_study`
                network:str, # which network
@@ -57,34 +101,62 @@ def grid_table(results:xr.Dataset, # from `run_study`
     r = r.sel(layer=[l for l in r.layer.values if int(results.layer_units.sel(network=network, layer=l)) > 0])
     parts = [r, r.mean("class").expand_dims({"class": [MEAN]}), r.mean("layer").expand_dims({"layer": [MEAN]}),
              r.mean(("class", "layer")).expand_dims({"class": [MEAN], "layer": [MEAN]})]
-    return pd.concat([p.to_dataframe(name=measure).reset_index()[["class", "layer", "sel_bin", "mag_bin", measure]] for p in parts],
-                     ignore_index=True)
+    cols = ["class", "layer", "sel_bin", "mag_bin", measure]
+    return pd.concat([p.to_dataframe(name=measure).reset_index()[cols] for p in parts], ignore_index=True)
+
+def row_shade(t:pd.DataFrame, # from `grid_table`
+              measure:str, # its measure column
+             )->pd.Series:
+    "`measure` rescaled to [0, 1] within each class row (its layers and mean column): 0 the row's lowest value."
+    g = t.groupby("class", sort=False)[measure]
+    lo, hi = g.transform("min"), g.transform("max")
+    return ((t[measure] - lo) / (hi - lo).where(hi > lo)).fillna(.5).where(t[measure].notna())
 
 def grid_panel(results:xr.Dataset, # from `run_study`
                network:str, # which network
                measure:str="rank_deficit", # a key of `MEASURES`
                size:int=56, # side of one small grid, in pixels
+               scale:str="row", # 'row': each class row coloured on its own range; 'shared': one range for all
               )->alt.FacetChart:
     "Small multiples of the 4×4 grid coloured by one measure: classes down, layers across, means at the edges."
+    if scale not in SCALES: raise GridablateError(f"scale={scale!r}: use one of {list(SCALES)}.")
     t = grid_table(results, network, measure)
     rows = [c for c in results["class"].values] + [MEAN]
     cols = [l for l in results.layer.values if l in set(t.layer)] + [MEAN]
+    name, scheme = MEASURES[measure], _scheme(measure)
+    if scale == "row":
+        t["shade"] = row_shade(t, measure)
+        g = t.groupby("class", sort=False)[measure]
+        t["row_min"], t["row_max"] = g.transform("min"), g.transform("max")
+        color = alt.Color("shade:Q", scale=alt.Scale(scheme=scheme, domain=[0, 1]),
+                          legend=alt.Legend(title=[name, "each row on its own range"], values=[0, .5, 1],
+                                            orient="bottom",
+                                            labelExpr="datum.value == 0 ? 'row min' : "
+                                                      "datum.value == 1 ? 'row max' : ''"))
+        extra = [alt.Tooltip("row_min:Q", format=".3f"), alt.Tooltip("row_max:Q", format=".3f")]
+        title = f"{name} per cell, each class row coloured on its own range"
+    else:
+        color = alt.Color(f"{measure}:Q", scale=alt.Scale(scheme=scheme),
+                          legend=alt.Legend(title=[name, "one range for all rows"], orient="bottom"))
+        extra, title = [], f"{name} per cell, one colour range for all rows"
     return alt.Chart(t).mark_rect().encode(
         x=alt.X("mag_bin:O", title=None, axis=None), y=alt.Y("sel_bin:O", sort="descending", title=None, axis=None),
-        color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
-        tooltip=["class", "layer", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")]
+        color=color, tooltip=["class", "layer", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")] + extra
     ).properties(width=size, height=size).facet(
-        row=alt.Row("class:N", sort=rows, title=None), column=alt.Column("layer:N", sort=cols, title=None)
-    ).properties(title=f"{MEASURES[measure]} per cell (selectivity up, magnitude right)")
+        row=alt.Row("class:N", sort=rows, title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+        column=alt.Column("layer:N", sort=cols, title=None), spacing={"row": 6, "column": 8}
+    ).properties(title=[title, "(selectivity up, magnitude right in each grid)"])
 
 def figure2(results:xr.Dataset, # from `run_study`
             network:str, # which network
             measures:tuple=("probe_accuracy", "rank_deficit"), # one panel per measure, keys of `MEASURES`
             size:int=56, # side of one small grid, in pixels
+            scale:str="row", # 'row' (the paper's): each class row on its own colour range; 'shared': one range
            )->alt.HConcatChart:
     "The paper's figure 2: a `grid_panel` per measure side by side, each with its own colour scale."
-    return alt.hconcat(*[grid_panel(results, network, m, size) for m in measures]).resolve_scale(color="independent"
-        ).properties(title=f"{network}: classes down, layers across; the last row and column are means")
+    panels = [grid_panel(results, network, m, size, scale) for m in measures]
+    return alt.hconcat(*panels).resolve_scale(color="independent").properties(
+        title=f"{network}: classes down, layers across; the last row and column are means")
 
 # %% ../nbs/85_figures.ipynb
 def figure3(results:xr.Dataset, # from `run_study`
@@ -108,25 +180,36 @@ def linked_view(results:xr.Dataset, # from `run_study`
                )->alt.HConcatChart:
     "Probe and ablation grids of one layer sharing a cell selection, with the selected cell's units listed."
     for dim, v in (("network", network), ("layer", layer), ("class", target)):
-        if v not in results[dim].values: raise GridablateError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
+        if v not in results[dim].values:
+            raise GridablateError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
     n = int(results.layer_units.sel(network=network, layer=layer))
     if n == 0: raise GridablateError(f"{network} has no layer {layer!r}: use one of its layers.")
     r = results.sel(network=network, layer=layer).sel({"class": target})
-    cells = r[["probe_accuracy", "rank_deficit", "n_units"]].to_dataframe().reset_index()[["sel_bin", "mag_bin", "probe_accuracy", "rank_deficit", "n_units"]]
+    cells = r[["probe_accuracy", "rank_deficit", "n_units"]].to_dataframe().reset_index()
+    cells = cells[["sel_bin", "mag_bin", "probe_accuracy", "rank_deficit", "n_units"]]
     top = cells.loc[cells.rank_deficit.idxmax()]
-    cell = alt.selection_point(name="cell", fields=["sel_bin", "mag_bin"], value=[{"sel_bin": int(top.sel_bin), "mag_bin": int(top.mag_bin)}])
+    cell = alt.selection_point(name="cell", fields=["sel_bin", "mag_bin"],
+                               value=[{"sel_bin": int(top.sel_bin), "mag_bin": int(top.mag_bin)}])
     def grid(measure):
         return alt.Chart(cells).mark_rect().encode(
             x=alt.X("mag_bin:O", title="magnitude →"), y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
             color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
-            stroke=alt.condition(cell, alt.value("red"), alt.value(None)), strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
+            stroke=alt.condition(cell, alt.value("red"), alt.value(None)),
+            strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
             opacity=alt.condition(cell, alt.value(1.0), alt.value(.45)),
-            tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip("probe_accuracy:Q", format=".3f"), alt.Tooltip("rank_deficit:Q", format=".2f")]
+            tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip("probe_accuracy:Q", format=".3f"),
+                     alt.Tooltip("rank_deficit:Q", format=".2f")]
         ).properties(width=size, height=size, title=MEASURES[measure])
-    units = pd.DataFrame({"unit": np.arange(n), "sel_bin": r.unit_sel_bin.values[:n], "mag_bin": r.unit_mag_bin.values[:n],
-                          "label": [f"{u}  (s {a:.2f}, m {b:.2f})" for u, a, b in zip(range(n), r.selectivity.values[:n], r.magnitude.values[:n])]})
-    listing = alt.Chart(units).transform_filter(cell).transform_window(row="row_number()", sort=[alt.SortField("unit")]).transform_calculate(
-        col=f"floor((datum.row - 1) / {per_column})", line=f"(datum.row - 1) % {per_column}").mark_text(align="left", baseline="top").encode(
-        x=alt.X("col:O", axis=None), y=alt.Y("line:O", axis=None), text="label:N").properties(title="units of the selected cell")
-    return alt.hconcat(grid("probe_accuracy").add_params(cell), grid("rank_deficit"), listing).resolve_scale(color="independent").properties(
+    units = pd.DataFrame({"unit": np.arange(n), "sel_bin": r.unit_sel_bin.values[:n],
+                          "mag_bin": r.unit_mag_bin.values[:n],
+                          "label": [f"{u}  (s {a:.2f}, m {b:.2f})"
+                                    for u, a, b in zip(range(n), r.selectivity.values[:n], r.magnitude.values[:n])]})
+    listing = alt.Chart(units).transform_filter(cell).transform_window(
+        row="row_number()", sort=[alt.SortField("unit")]).transform_calculate(
+        col=f"floor((datum.row - 1) / {per_column})", line=f"(datum.row - 1) % {per_column}").mark_text(
+        align="left", baseline="top").encode(
+        x=alt.X("col:O", axis=None), y=alt.Y("line:O", axis=None), text="label:N").properties(title="units of the "
+                                                                                                    "selected cell")
+    return alt.hconcat(grid("probe_accuracy").add_params(cell), grid("rank_deficit"), listing).resolve_scale(
+        color="independent").properties(
         title=f"{network} {layer}, target {target}: click a cell")

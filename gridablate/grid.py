@@ -49,11 +49,14 @@ def grid_cells(sel:np.ndarray, # selectivity of each unit
               )->tuple:
     "`(sel_bin, mag_bin)` of every unit in the equal-count grid."
     sel, mag = np.asarray(sel, float), np.asarray(mag, float)
-    if sel.shape != mag.shape or sel.ndim != 1: raise GridablateError("selectivity and magnitude must be 1-D and of equal length")
+    if sel.shape != mag.shape or sel.ndim != 1:
+        raise GridablateError("selectivity and magnitude must be 1-D and of equal length")
     if rows < 1 or cols < 1: raise GridablateError(f"the grid needs at least one row and column, got {rows}×{cols}")
     if len(sel) < rows * cols:
-        raise GridablateError(f"a layer of {len(sel)} units cannot fill a {rows}×{cols} grid: use a smaller grid or a wider layer")
-    if not (np.isfinite(sel).all() and np.isfinite(mag).all()): raise GridablateError("selectivity or magnitude is NaN or infinite: check the activations")
+        raise GridablateError(f"a layer of {len(sel)} units cannot fill a {rows}×{cols} grid: use a smaller grid or a "
+                              "wider layer")
+    if not (np.isfinite(sel).all() and np.isfinite(mag).all()):
+        raise GridablateError("selectivity or magnitude is NaN or infinite: check the activations")
     sel_bin, mag_bin = _equal_bins(sel, rows), np.empty(len(sel), int)
     for r in range(rows):
         strip = np.flatnonzero(sel_bin == r)
@@ -72,8 +75,12 @@ def layer_grid(means:np.ndarray, # class means of one layer: (units, classes), N
     means = means[~np.isnan(means).all(1)]
     s, m = activation_space(means, target, others)
     sb, mb = grid_cells(s, m, rows, cols)
-    return xr.Dataset({"selectivity": ("unit", s, {"units": "activation", "description": "(x - y)/sqrt(2): x target-class mean, y mean of other classes' means"}),
+    return xr.Dataset({"selectivity": ("unit", s,
+                           {"units": "activation", "description": "(x - y)/sqrt(2): x target-class mean, y mean of "
+                                                                  "other classes' means"}),
                        "magnitude": ("unit", m, {"units": "activation", "description": "(x + y)/sqrt(2)"}),
-                       "unit_sel_bin": ("unit", sb, {"units": "1", "description": "selectivity strip, 0 = least selective"}),
-                       "unit_mag_bin": ("unit", mb, {"units": "1", "description": "magnitude cell within the strip, 0 = weakest"})},
+                       "unit_sel_bin": ("unit", sb,
+                           {"units": "1", "description": "selectivity strip, 0 = least selective"}),
+                       "unit_mag_bin": ("unit", mb,
+                           {"units": "1", "description": "magnitude cell within the strip, 0 = weakest"})},
                       coords={"unit": np.arange(len(s))})

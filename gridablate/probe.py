@@ -25,7 +25,9 @@ def contrast_images(labels:np.ndarray, # label of every image
     pos = np.flatnonzero(labels == target)
     pool = np.flatnonzero(np.isin(labels, list(others)))
     if len(pos) == 0: raise GridablateError(f"no images of class {target}: check the class list and the image source")
-    if len(pool) < len(pos): raise GridablateError(f"only {len(pool)} comparison images for {len(pos)} target images: use more classes or fewer images per class")
+    if len(pool) < len(pos):
+        raise GridablateError(f"only {len(pool)} comparison images for {len(pos)} target images: use more classes or "
+                              "fewer images per class")
     neg = np.sort(np.random.default_rng([seed, int(target)]).choice(pool, len(pos), replace=False))
     return pos, neg
 
@@ -38,11 +40,13 @@ def probe_accuracy(features:np.ndarray, # (images, units) activations of one cel
     "Held-out accuracy of a linear probe decoding `target` from `features` (stratified k-fold mean)."
     target = np.asarray(target, bool)
     if min(target.sum(), (~target).sum()) < folds:
-        raise GridablateError(f"{folds}-fold probes need at least {folds} images of each side: use more images per class")
+        raise GridablateError(f"{folds}-fold probes need at least {folds} images of each side: use more images per "
+                              "class")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                                   # constant (dead) units: scaler warns, result is right
+        # constant (dead) units: scaler warns, result is right
+        warnings.simplefilter("ignore")
         return float(cross_val_score(model, np.asarray(features, float), target, cv=cv).mean())
 
 # %% ../nbs/60_probe.ipynb
@@ -76,7 +80,9 @@ def probe_cells(acts:np.ndarray, # (images, units) activations of one layer
     "Held-out probe accuracy of every cell, (rows, cols): all cells and folds fitted together."
     import torch
     pos, neg = contrast_images(labels, target, others, seed)
-    if len(pos) < folds: raise GridablateError(f"{folds}-fold probes need at least {folds} images of the target class: use more images per class")
+    if len(pos) < folds:
+        raise GridablateError(f"{folds}-fold probes need at least {folds} images of the target class: use more images "
+                              "per class")
     idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     cells = [np.flatnonzero((sel_bin == r) & (mag_bin == c)) for r in range(rows) for c in range(cols)]
     width = max(len(u) for u in cells)

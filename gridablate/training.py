@@ -36,7 +36,8 @@ def accuracy(net:nn.Module, # a network in any mode (evaluated in eval mode)
             )->float:
     "Top-1 accuracy of `net` on `(x, y)`."
     net.eval()
-    hits = sum((net(x[k:k + batch_size]).argmax(1) == y[k:k + batch_size]).sum().item() for k in range(0, len(y), batch_size))
+    hits = sum((net(x[k:k + batch_size]).argmax(1) == y[k:k + batch_size]).sum().item()
+               for k in range(0, len(y), batch_size))
     return hits / len(y)
 
 # %% ../nbs/15_training.ipynb
@@ -77,10 +78,10 @@ def train_tiny(name:str, # one of `TINY_NETS`
 # %% ../nbs/15_training.ipynb
 def save_tiny(net:nn.Module, # a trained tiny network
               record:dict, # its training record
-              out_dir=WEIGHTS_DIR, # folder for `{name}.safetensors` and `zoo.json`
+              out_dir=None, # folder for `{name}.safetensors` and `zoo.json` (default: the shipped `WEIGHTS_DIR`)
              ):
     "Write a tiny network's weights (safetensors) and add its record to `zoo.json`."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(WEIGHTS_DIR if out_dir is None else out_dir); out.mkdir(parents=True, exist_ok=True)
     name = record["network"]
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, out / f"{name}.safetensors")
     book = out / "zoo.json"
@@ -89,7 +90,7 @@ def save_tiny(net:nn.Module, # a trained tiny network
     book.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
 
 def retrain(name:str, # one of `TINY_NETS`
-            out_dir=WEIGHTS_DIR, # where to write the weights and record
+            out_dir=None, # where to write the weights and record (default: the shipped `WEIGHTS_DIR`)
             **kwargs, # passed on to `train_tiny`
            )->dict:
     "Retrain a tiny network with the shipped recipe, save it, and return its record."

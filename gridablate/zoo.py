@@ -89,7 +89,8 @@ class Bottleneck(nn.Module):
         self.conv2, self.bn2 = nn.Conv2d(w, w, 3, s, 1, bias=False), nn.BatchNorm2d(w)
         self.conv3, self.bn3 = nn.Conv2d(w, o, 1, bias=False), nn.BatchNorm2d(o)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = None if s == 1 and i == o else nn.Sequential(nn.Conv2d(i, o, 1, s, bias=False), nn.BatchNorm2d(o))
+        self.downsample = (None if s == 1 and i == o else
+                           nn.Sequential(nn.Conv2d(i, o, 1, s, bias=False), nn.BatchNorm2d(o)))
     def forward(self, x):
         skip = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
@@ -136,6 +137,8 @@ def load_tiny(name:str, # one of `TINY_NETS`
              )->nn.Module:
     "A tiny network with its shipped trained weights, in eval mode."
     net, path = tiny_net(name), WEIGHTS_DIR / f"{name}.safetensors"
-    if not path.exists(): raise FileNotFoundError(f"No shipped weights at {path}: reinstall gridablate, or retrain with `gridablate.training.train_tiny({name!r})`.")
+    if not path.exists():
+        raise FileNotFoundError(f"No shipped weights at {path}: reinstall gridablate, or retrain with "
+                                f"`gridablate.training.train_tiny({name!r})`.")
     net.load_state_dict(load_file(path))
     return net.eval()

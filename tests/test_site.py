@@ -1,6 +1,8 @@
 """The docs site in a real browser: every page opens in headless Chromium with no network beyond 127.0.0.1, with no
-console error, no failed or external request, and every chart drawn. Screenshots go to _docs/_screenshots/."""
-import json, shutil
+console error, no failed or external request, every chart drawn, and at least the charts and images listed in
+`EXPECTED`. Screenshots go to _docs/_screenshots/. A cell that fails while the notebooks are processed fails the
+build."""
+import json, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -14,30 +16,48 @@ def _load(name):
 
 site, check = _load("site"), _load("sitecheck")
 BINARY, DRIVER = check.find_browser()
-pytestmark = pytest.mark.skipif(not (BINARY and DRIVER), reason=
-    "chromium and chromium-driver are not installed (Debian: apt-get install -y chromium chromium-driver; .ci/run does this)")
+needs_browser = pytest.mark.skipif(not (BINARY and DRIVER), reason=
+    "chromium and chromium-driver are not installed (Debian: apt-get install -y chromium chromium-driver; "
+    ".ci/run does this)")
 PAGES = [p.as_posix() for p in site.pages(ROOT / "nbs")]
+
+# What a reader must see drawn on a page, at least: the one table of expectations.
+EXPECTED = {
+    "index.ipynb": {"charts": 1},
+    "00_world.ipynb": {"images": 1},                 # images with their concept masks
+    "85_figures.ipynb": {"charts": 4},               # figures 1, 2 and 3 and the linked view
+    "results/default.ipynb": {"charts": 9},
+}
 
 @pytest.fixture(scope="module")
 def report():
-    "Build _docs/ once as `make docs` does, and open every page."
+    "Build _docs/ once as `make docs` does, and open every page (a failed cell fails its page's test, not all)."
     pytest.importorskip("selenium", reason="selenium is a dev requirement: pip install -e '.[dev]'")
     out = ROOT / "_docs"
-    manifest = site.build(out)
+    manifest = site.build(out, strict=False)
     by_source = {m["source"]: m for m in manifest}
     shots = out / "_screenshots"
     shutil.rmtree(shots, ignore_errors=True)
     return by_source, check.check_site(out, shots)
 
+@needs_browser
 @pytest.mark.parametrize("source", PAGES)
 def test_page(report, source):
     by_source, pages = report
     page = by_source[source]["page"]
     r = pages[page]
+    failed = by_source[source]["nbdev_problems"]
+    assert not failed, f"nbs/{source}: cells that fail while the docs are built (`make docs` fails):\n" + \
+        "\n".join(failed)
     assert not r["problems"], f"{page} (from nbs/{source}):\n" + "\n".join(r["problems"])
     assert r["charts"] == by_source[source]["charts"]   # every chart output of the notebook has its container
-    assert (ROOT / "_docs" / "_screenshots" / (page.removesuffix(".html").replace("/", "__") + ".png")).stat().st_size > 0
+    for what, least in EXPECTED.get(source, {}).items():
+        seen = r["drawn" if what == "charts" else what]
+        assert seen >= least, f"{page} (from nbs/{source}) shows {seen} {what}, expected at least {least}"
+    shot = ROOT / "_docs" / "_screenshots" / (page.removesuffix(".html").replace("/", "__") + ".png")
+    assert shot.stat().st_size > 0
 
+@needs_browser
 def test_sidebar_order(report):
     "The sidebar lists every page in notebook order, index first, pages in subfolders after."
     by_source, _ = report
@@ -63,6 +83,33 @@ def _chart_cell(spec):
             "outputs": [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
                          "data": {"application/vnd.vegalite.v6+json": spec, "text/plain": "<VegaLite 6 object>"}}]}
 
+def test_expectations_name_pages():
+    "Every page in `EXPECTED` exists, so a renamed notebook cannot silently drop its check."
+    assert set(EXPECTED) <= set(PAGES), set(EXPECTED) - set(PAGES)
+
+def _code(source):
+    return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": source}
+
+def test_build_fails_on_a_failing_cell(tmp_path):
+    "`tools/site.py` exits 1 when a cell nbdev runs fails, naming the page and the cell; a clean folder builds."
+    nbs = tmp_path / "nbs"; nbs.mkdir()
+    (nbs / "index.ipynb").write_text(json.dumps(_nb("Home", [_code("import math"), _code("x = 1")])))
+    good = [sys.executable, str(ROOT / "tools" / "site.py"), str(tmp_path / "site"), f"--nbs={nbs}", "--workers=1"]
+    r = subprocess.run(good, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    (nbs / "10_bad.ipynb").write_text(json.dumps(_nb("Bad", [
+        _code("import math"), _code("#| export\ndef f(): return 1\ny = undefined_name + 1"),
+        _code("#| export\ndef g(): return f()")])))
+    r = subprocess.run(good, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "nbs/10_bad.ipynb cell 3 ('def f(): return 1'): NameError: name 'undefined_name'" in r.stderr, r.stderr
+    assert "docs build failed" in r.stderr and (tmp_path / "site" / "bad.html").exists()   # pages still written
+    with pytest.raises(site.BuildError, match="undefined_name"):                         # the same, from Python
+        site.build(tmp_path / "site2", nbs=nbs, proc=tmp_path / "_proc2", workers=1)
+    r = subprocess.run(good, capture_output=True, text=True, cwd=ROOT)                    # a failed page is not cached
+    assert r.returncode == 1 and "undefined_name" in r.stderr
+
+@needs_browser
 def test_checker_reports_failures(tmp_path):
     "A good page passes; a broken chart, an external request and a missing file are each reported."
     pytest.importorskip("selenium")
@@ -81,10 +128,11 @@ def test_checker_reports_failures(tmp_path):
     manifest = site.build(out, nbs=nbs, processed=False)
     assert [m["page"] for m in manifest] == ["index.html", "10_broken.html", "20_external.html", "sub/missing.html"]
     r = check.check_site(out, tmp_path / "shots")
-    assert r["index.html"] == {"problems": [], "charts": 1}
+    assert r["index.html"] == {"problems": [], "charts": 1, "drawn": 1, "images": 0}
     b = r["10_broken.html"]["problems"]
     assert any("chart chart-2 not drawn" in p for p in b) and any(p.startswith("console SEVERE") for p in b), b
     assert not any("chart-1 " in p for p in b), b            # the good chart on the same page drew
+    assert r["10_broken.html"]["drawn"] == 1                   # and only it counts towards EXPECTED
     assert any("external request: https://example.com/logo.png" in p for p in r["20_external.html"]["problems"])
     assert any("HTTP 404" in p and "no-such-file.png" in p for p in r["sub/missing.html"]["problems"])
     assert (tmp_path / "shots" / "sub__missing.png").exists()

@@ -7,6 +7,10 @@ The notebooks are processed by nbdev's own processors (`nbdev.processors.FilterD
 out as on the Quarto site. Each processed notebook is then rendered to one HTML page with a sidebar of every page in
 notebook order (the order `nbdev_sidebar` gives Quarto). Altair charts are drawn in the browser by vega-embed, whose
 scripts are vendored in tools/site_assets/ and served from the site itself: no page loads anything from the network.
+
+A cell that fails while a notebook is processed (an import, an exported cell or a `show_doc`: the cells nbdev runs)
+fails the build: every such cell is listed by page and cell, the pages are still written, and the command exits 1.
+`--nbs=DIR` builds the notebooks of another folder (its processing cache then goes to `OUT/../_proc`).
 """
 from __future__ import annotations
 import html, json, os, re, shutil, sys, time, warnings
@@ -27,17 +31,27 @@ def pages(nbs:Path=ROOT / "nbs")->list[Path]:
              if not any(skip.match(part) for part in p.relative_to(nbs).parts) and ".ipynb_checkpoints" not in p.parts]
     return sorted(found, key=lambda p: (p.parent.parts, "00" if p.stem == "index" else p.name))
 
+class BuildError(Exception):
+    "Cells that failed while the notebooks were processed: the site is written, but the build has failed."
+    def __init__(self, problems:dict): # {notebook: [failed cells]}
+        self.problems = problems
+        super().__init__("\n".join(f"nbs/{nb}: {x}" for nb, xs in problems.items() for x in xs))
+
 def _filters(problems:list):
-    "nbdev's `FilterDefaults`, except that a cell `exec_show_docs` cannot run is recorded in `problems`, not fatal."
+    """nbdev's `FilterDefaults`, except that a cell `exec_show_docs` cannot run is recorded in `problems` and the
+    notebook's other cells still run (nbdev stops at the first), so one build names every failing cell."""
     from nbdev.processors import FilterDefaults, exec_show_docs
-    class tolerant_exec_show_docs(exec_show_docs):
+    class recording_exec_show_docs(exec_show_docs):
         def __call__(self, cell):
             try: super().__call__(cell)
             except Exception as e:
-                problems.append(f"cell {cell.idx_}: {type(e.__cause__ or e).__name__}: {e.__cause__ or e}")
+                err = e.__cause__ or e
+                first = next((l for l in cell.source.splitlines() if l.strip() and not l.startswith("#|")), "")
+                problems.append((cell.source, f"({first.strip()[:60]!r}): {type(err).__name__}: {err}"))
                 self.k.exc = None
     class Filters(FilterDefaults):
-        def base_procs(self): return [tolerant_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
+        def base_procs(self):
+            return [recording_exec_show_docs if p is exec_show_docs else p for p in super().base_procs()]
     return Filters()
 
 def process_one(src:Path, # a notebook
@@ -47,6 +61,7 @@ def process_one(src:Path, # a notebook
     from execnb.nbio import read_nb, write_nb
     dst.parent.mkdir(parents=True, exist_ok=True)
     nb, cwd, found = read_nb(src), os.getcwd(), []
+    sources = [_src(c.get("source")) for c in json.loads(src.read_text())["cells"]]
     os.environ["IN_TEST"] = "1"  # as nbdev's own driver does while processing
     try:
         os.chdir(src.parent)
@@ -56,12 +71,14 @@ def process_one(src:Path, # a notebook
     finally:
         os.chdir(cwd); os.environ.pop("IN_TEST", None)
     write_nb(nb, dst)
-    return found
+    where = lambda code: next((f"cell {i + 1}" for i, c in enumerate(sources)
+                               if _directives(c)[1] == _directives(code)[1]), "a cell")
+    return [f"{where(code)} {what}" for code, what in found]   # cells counted from 1, as they stand in the notebook
 
 def _worker(todo, done, threads):
     "Forked worker: process notebooks from the `todo` queue until None, reporting (index, problems or error) to `done`."
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ.setdefault(v, str(threads))
-    if "torch" in sys.modules: sys.modules["torch"].set_num_threads(threads)   # imported before the fork: share the cores
+    if "torch" in sys.modules: sys.modules["torch"].set_num_threads(threads)   # imported before the fork: share cores
     while (job := todo.get()) is not None:
         i, src, dst = job
         try: done.put((i, process_one(src, dst), None))
@@ -73,7 +90,8 @@ def _in_parallel(jobs:list, workers:int)->list:
     import multiprocessing as mp, queue
     ctx = mp.get_context("fork")   # the children inherit this module: nothing needs to be importable by name
     todo, done = ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(todo, done, max(1, (os.cpu_count() or 1) // workers))) for _ in range(workers)]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = [ctx.Process(target=_worker, args=(todo, done, threads)) for _ in range(workers)]
     for p in procs: p.start()   # before anything is queued: no queue thread exists yet when they fork
     for i, job in enumerate(jobs): todo.put((i, *job))
     for p in procs: todo.put(None)
@@ -95,23 +113,24 @@ def _in_parallel(jobs:list, workers:int)->list:
 def process(nbs:Path, # the notebooks folder
             proc:Path, # where processed notebooks go (nbdev uses `_proc/`)
             force:bool=False, # reprocess even if the cached copy is newer than the notebook
-            workers:int|None=None, # processes to run notebooks in (default: 2; 1 where `fork` is unavailable or torch is loaded)
+            workers:int|None=None, # processes to run notebooks in (default: 2; 1 without `fork` or with torch loaded)
            )->tuple[list[Path], dict]:
     """Process every page with nbdev's docs processors into `proc`, reusing cached results. Returns the processed
-    paths and {notebook: [cells nbdev could not execute]}: `nbdev_docs` stops at the first such cell, this build
-    goes on (a cell that fails there is one mixing imports with other code, or exported code needing `__file__`).
+    paths and {notebook: [cells nbdev could not execute]}: `nbdev_docs` stops at the first such cell, this process
+    goes on so that `build` can name them all (a cell failing here is often one mixing imports with other code).
     Notebooks are processed `workers` at a time in forked processes, as `nbdev_proc_nbs` spreads them over its own."""
     import multiprocessing as mp
     rels, found = pages(nbs), {}
     log = proc / "_problems.json"
     old = json.loads(log.read_text()) if log.exists() and not force else {}
-    jobs = [rel for rel in rels if force or not (proc / rel).exists()
+    jobs = [rel for rel in rels if force or not (proc / rel).exists() or old.get(str(rel))   # failed last time: retry
             or (proc / rel).stat().st_mtime < (nbs / rel).stat().st_mtime]
     found.update({str(rel): old.get(str(rel), []) for rel in rels if rel not in jobs})
     # fork only from a process that has not started torch's threads: a child forked after them can deadlock on a lock
     if workers is None: workers = 2 if "fork" in mp.get_all_start_methods() and "torch" not in sys.modules else 1
     args = [(nbs / rel, proc / rel) for rel in jobs]
-    new = _in_parallel(args, min(workers, len(jobs))) if min(workers, len(jobs)) > 1 else [process_one(*a) for a in args]
+    n = min(workers, len(jobs))
+    new = _in_parallel(args, n) if n > 1 else [process_one(*a) for a in args]
     found.update({str(rel): f for rel, f in zip(jobs, new)})
     out, problems = [proc / rel for rel in rels], {str(rel): found[str(rel)] for rel in rels if found[str(rel)]}
     proc.mkdir(parents=True, exist_ok=True)
@@ -158,7 +177,8 @@ class Renderer:
     def _nb_link(self, m)->str:
         target = os.path.normpath((self.here.parent / m[1]).as_posix() + ".ipynb")
         page = self.links.get(target)
-        return m[0] if page is None else f'href="{os.path.relpath(page, self.here.parent.as_posix() or ".")}{m[2] or ""}"'
+        if page is None: return m[0]
+        return f'href="{os.path.relpath(page, self.here.parent.as_posix() or ".")}{m[2] or ""}"'
 
     def markdown(self, text:str)->str:
         text = "\n".join(l for l in text.splitlines() if not re.match(r"^\s*:::", l))   # Quarto fenced divs
@@ -183,18 +203,23 @@ class Renderer:
         for mime, v in data.items():
             if VEGA_MIME.match(mime):
                 spec = v if isinstance(v, dict) else json.loads(_src(v))
-                if "vega." in mime and "vegalite" not in mime: spec = {**spec, "$schema": spec.get("$schema", "https://vega.github.io/schema/vega/v6.json")}
+                if "vega." in mime and "vegalite" not in mime:
+                    spec = {**spec, "$schema": spec.get("$schema", "https://vega.github.io/schema/vega/v6.json")}
                 return self.chart(spec)
         if "text/html" in data:
             h = _src(data["text/html"])
             spec = altair_spec(h)
             return self.chart(spec) if spec is not None else f'<div class="output html">{h}</div>'
         for mime in ("image/png", "image/jpeg", "image/gif"):
-            if mime in data: return f'<div class="output image"><img src="data:{mime};base64,{_src(data[mime]).strip()}" alt="figure"></div>'
+            if mime in data:
+                src = f"data:{mime};base64,{_src(data[mime]).strip()}"
+                return f'<div class="output image"><img src="{src}" alt="figure"></div>'
         if "image/svg+xml" in data: return f'<div class="output image">{_src(data["image/svg+xml"])}</div>'
         if "text/markdown" in data:
-            return f'<div class="output {"asis" if asis else "markdown"}">{self.markdown(_src(data["text/markdown"]))}</div>'
-        if "text/plain" in data: return f'<pre class="output text">{html.escape(ANSI.sub("", _src(data["text/plain"])))}</pre>'
+            md = self.markdown(_src(data["text/markdown"]))
+            return f'<div class="output {"asis" if asis else "markdown"}">{md}</div>'
+        if "text/plain" in data:
+            return f'<pre class="output text">{html.escape(ANSI.sub("", _src(data["text/plain"])))}</pre>'
         return ""
 
     def cell(self, c:dict)->str:
@@ -223,7 +248,8 @@ def frontmatter(nb:dict)->dict:
 def _title(nb:dict, fm:dict, rel:Path)->str:
     if fm.get("title"): return str(fm["title"])
     for c in nb["cells"]:
-        if c["cell_type"] == "markdown" and (m := re.search(r"^#\s+(.+)$", _src(c["source"]), re.M)): return m[1].strip()
+        if c["cell_type"] == "markdown" and (m := re.search(r"^#\s+(.+)$", _src(c["source"]), re.M)):
+            return m[1].strip()
     return rel.stem
 
 def out_name(rel:Path, fm:dict)->Path:
@@ -247,7 +273,8 @@ def _sidebar(entries:list, here:Path)->str:
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} – {site}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="{up}_assets/site.css">{extra_css}</head>
+<title>{title} – {site}</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="{up}_assets/site.css">{extra_css}</head>
 <body><header class="top"><a href="{up}index.html">{site}</a></header>
 <div class="layout">{sidebar}<main>
 <h1 class="title">{title}</h1>{description}
@@ -278,7 +305,8 @@ def render(proc_nbs:list[Path], # processed notebooks, in sidebar order
         scripts += f'<script src="{up}_assets/site.js"></script>'
         desc = f'<p class="description">{html.escape(str(fm["description"]))}</p>' if fm.get("description") else ""
         css = "".join(f'<link rel="stylesheet" href="{up}{c}">' for c in extra_css.split() if c)
-        page = PAGE.format(title=html.escape(title), site=html.escape(site), up=up, extra_css=css, sidebar=_sidebar(entries, href),
+        page = PAGE.format(title=html.escape(title), site=html.escape(site), up=up, extra_css=css,
+                           sidebar=_sidebar(entries, href),
                            description=desc, body=body, scripts=scripts)
         (out / href).parent.mkdir(parents=True, exist_ok=True)
         (out / href).write_text(page)
@@ -302,6 +330,7 @@ def build(out:Path=ROOT / "_docs", # the site folder (replaced)
           force:bool=False, # reprocess every notebook
           workers:int|None=None, # processes to run notebooks in (default: 2 where processes can fork)
           processed:bool=True, # False: render the notebooks as they are, without nbdev's processing (for tests)
+          strict:bool=True, # raise `BuildError` (after writing the site) if any cell failed during processing
          )->list[dict]:
     "Process and render the whole site into `out`; writes `out/pages.json` and returns the same manifest."
     cfg = _config()
@@ -317,6 +346,7 @@ def build(out:Path=ROOT / "_docs", # the site folder (replaced)
                       " ".join(c.name for c in nbs.glob("*.css")))
     for m in manifest: m["nbdev_problems"] = problems.get(m["source"], [])
     (out / "pages.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if strict and problems: raise BuildError(problems)
     return manifest
 
 def _config()->dict:
@@ -326,12 +356,23 @@ def _config()->dict:
     d = c["DEFAULT"] if c.has_section("DEFAULT") or c.defaults() else {}
     return {"title": d.get("title", "docs"), "doc_url": d.get("doc_host", "") + d.get("doc_baseurl", "") or "/"}
 
-if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+def main(argv:list[str])->int:
+    "The command line: build, report, and return the exit status (1 if any cell failed)."
+    args = [a for a in argv if not a.startswith("--")]
+    opt = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
     out = Path(args[0]) if args else ROOT / "_docs"
+    nbs = Path(opt["nbs"]).resolve() if "nbs" in opt else ROOT / "nbs"
+    proc = ROOT / "_proc" if "nbs" not in opt else out.resolve().parent / "_proc"
     t0 = time.time()
-    n = [int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--workers=")]
-    m = build(out, force="--force" in sys.argv, workers=n[-1] if n else None)
-    for p in m:
-        for x in p["nbdev_problems"]: print(f"warning: nbdev_docs would stop at {p['source']} {x}", file=sys.stderr)
+    try: m = build(out, nbs, proc, force="--force" in argv, workers=int(opt["workers"]) if "workers" in opt else None)
+    except BuildError as e:
+        for nb, cells in e.problems.items():
+            for x in cells: print(f"error: nbs/{nb} {x}", file=sys.stderr)
+        n = sum(map(len, e.problems.values()))
+        print(f"docs build failed: {n} cell(s) in {len(e.problems)} page(s) did not run;"
+              f" the pages were written to {out}", file=sys.stderr)
+        return 1
     print(f"{len(m)} pages, {sum(p['charts'] for p in m)} charts -> {out} in {time.time() - t0:.1f} s")
+    return 0
+
+if __name__ == "__main__": sys.exit(main(sys.argv[1:]))

@@ -33,11 +33,13 @@ def browser(binary:str, driver:str, width:int=1280, height:int=1000):
     from selenium.webdriver.chrome.service import Service
     o = webdriver.ChromeOptions()
     o.binary_location = binary
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-              "--disable-background-networking", "--disable-component-update", "--disable-default-apps", "--disable-sync",
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              f"--window-size={width},{height}", "--disable-background-networking", "--disable-component-update",
+              "--disable-default-apps", "--disable-sync",
               "--disable-extensions", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
               "--no-first-run", "--no-default-browser-check", "--no-pings", "--metrics-recording-only",
-              "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
+              "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,"
+              "CertificateTransparencyComponentUpdater",
               '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
               "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"):
         o.add_argument(a)
@@ -55,8 +57,10 @@ for (const s of document.querySelectorAll('script.vega-spec')) {
     const svg = el.querySelector('svg'), canvas = el.querySelector('canvas');
     if (el.dataset.error) why = 'error: ' + el.dataset.error;
     else if (svg) {
-      const r = svg.getBoundingClientRect(), marks = svg.querySelectorAll('.mark-rect path, .mark-symbol path, path, rect, line, text').length;
-      ok = r.width > 0 && r.height > 0 && marks > 0; why = ok ? '' : `empty svg (${r.width}x${r.height}, ${marks} shapes)`;
+      const r = svg.getBoundingClientRect();
+      const marks = svg.querySelectorAll('.mark-rect path, .mark-symbol path, path, rect, line, text').length;
+      ok = r.width > 0 && r.height > 0 && marks > 0;
+      why = ok ? '' : `empty svg (${r.width}x${r.height}, ${marks} shapes)`;
     } else if (canvas) {
       let px = 0;
       try { const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
@@ -79,13 +83,18 @@ def _network_problems(perf:list, base:str)->list[str]:
             if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != host:
                 out.append(f"external request: {url}")
         elif meth == "Network.loadingFailed":
-            out.append(f"request failed ({p.get('errorText')}{', blocked' if p.get('blockedReason') else ''}): {urls.get(p['requestId'], p['requestId'])}")
+            blocked = ", blocked" if p.get("blockedReason") else ""
+            out.append(f"request failed ({p.get('errorText')}{blocked}): {urls.get(p['requestId'], p['requestId'])}")
         elif meth == "Network.responseReceived" and p["response"].get("status", 200) >= 400:
             out.append(f"HTTP {p['response']['status']}: {p['response']['url']}")
     return list(dict.fromkeys(out))
 
+IMAGES_JS = """
+return Array.from(document.querySelectorAll('main img')).filter(i => i.complete && i.naturalWidth > 0).length;
+"""
+
 def check_page(d, url:str, base:str, screenshot:Path|None=None, timeout:float=60)->dict:
-    "Load one page; return {problems, charts}; save a full-page screenshot if asked."
+    "Load one page; return {problems, charts, drawn, images} (`<img>`s shown in the body); screenshot it if asked."
     d.get_log("browser"); d.get_log("performance")  # drop what earlier pages left
     d.get(url)
     t0 = time.time()
@@ -103,29 +112,32 @@ def check_page(d, url:str, base:str, screenshot:Path|None=None, timeout:float=60
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         h = min(int(d.execute_script("return document.documentElement.scrollHeight")), 12000)
         w = int(d.execute_script("return document.documentElement.scrollWidth"))
-        png = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                           "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}})
+        clip = {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}
+        png = d.execute_cdp_cmd("Page.captureScreenshot",
+                                {"format": "png", "captureBeyondViewport": True, "clip": clip})
         screenshot.write_bytes(base64.b64decode(png["data"]))
-    return {"problems": problems, "charts": len(charts)}
+    return {"problems": problems, "charts": len(charts), "drawn": sum(c["ok"] for c in charts),
+            "images": d.execute_script(IMAGES_JS)}
 
 def check_site(site:Path, # a built site with pages.json
                screenshots:Path|None=None, # folder for one PNG per page (None: none)
                binary:str|None=None, driver:str|None=None, # Chromium and chromedriver (default: found on PATH)
               )->dict:
-    "{page: {problems, charts}} for every page listed in `site/pages.json`."
+    "{page: {problems, charts, drawn, images}} for every page listed in `site/pages.json`."
     site = Path(site); pages = [p["page"] for p in json.loads((site / "pages.json").read_text())]
     b, dr = find_browser()
     srv, base = serve(site)
     d = browser(binary or b, driver or dr)
     try:
-        return {p: check_page(d, base + p, base, screenshots / (p.removesuffix(".html").replace("/", "__") + ".png") if screenshots else None)
-                for p in pages}
+        shot = lambda p: screenshots / (p.removesuffix(".html").replace("/", "__") + ".png") if screenshots else None
+        return {p: check_page(d, base + p, base, shot(p)) for p in pages}
     finally:
         d.quit(); srv.shutdown(); srv.server_close()
 
 if __name__ == "__main__":
     site = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "_docs"
     t0 = time.time(); report = check_site(site, site / "_screenshots")
-    for p, r in report.items(): print(f"{p:30s} {r['charts']:3d} charts  " + ("ok" if not r["problems"] else "; ".join(r["problems"])))
+    for p, r in report.items():
+        print(f"{p:30s} {r['charts']:3d} charts {r['images']:3d} images  " + ("; ".join(r["problems"]) or "ok"))
     print(f"{len(report)} pages checked in {time.time() - t0:.1f} s")
     sys.exit(1 if any(r["problems"] for r in report.values()) else 0)
