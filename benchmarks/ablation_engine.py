@@ -65,7 +65,7 @@ def paper_class(n_classes=50, images=50)->dict:
                prepare_s=round(time.perf_counter() - t0, 1))
     for name, kw in [("method", dict(n_null=0)), ("n_offtarget_10", dict(n_null=0, n_offtarget=10)), ("run_defaults", {})]:
         t0 = time.perf_counter()
-        inputs = NetworkInputs(net, imgs, labs, class_ids, base, acts)
+        inputs = NetworkInputs(net, imgs, labs, class_ids, acts)
         for l in net.layers: analyse_cell_grid(Study(n_per_class=images, **kw), inputs, l, 0)
         out[f"{name}_class_s"] = round(time.perf_counter() - t0, 1)
         out[f"{name}_study_min"] = round((out["prepare_s"] + n_classes * out[f"{name}_class_s"]) / 60, 1)
