@@ -16,7 +16,8 @@ from .probe import probe_cells, contrast_images
 from .ablation import logits_of, rank_deficits
 
 # %% auto 0
-__all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'analyse_cell_grid', 'null_groups', 'analyse_network', 'gather']
+__all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'analyse_cell_grid', 'halves', 'null_groups', 'analyse_network',
+           'gather']
 
 # %% ../nbs/81_cells.ipynb
 @dataclasses.dataclass
@@ -85,37 +86,81 @@ def network_inputs(net:Network, # the network
 # %% ../nbs/81_cells.ipynb
 def _seed32(seed:int, purpose:str, *keys)->int: return draw_seed(seed, purpose, *keys) % 2**32   # for scikit-learn
 
-def analyse_cell_grid(study:Study, # the study's settings (rows, cols, n_others, folds, seed, n_null, n_offtarget)
+def analyse_cell_grid(study:Study, # the study's settings (rows, cols, n_others, folds, seed, n_null, crossfit ...)
                       inputs:NetworkInputs, # the network, its images and activations
                       layer:str, # analysis layer
                       pos:int, # position of the target class in `inputs.class_ids`
                       max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
                       batch_size:int=1024, # largest forward batch (images × masks)
                      )->xr.Dataset:
-    "Grid, probes and ablations of one layer for one target class."
+    "Grid, probes and ablations of one layer for one target class (cross-fitted if the study says so)."
     s, net, class_ids = study, inputs.net, inputs.class_ids
-    acts, labels, images = inputs.layer_acts(layer), inputs.labels.numpy(), inputs.images
-    means = np.stack([acts[labels == c].mean(0) for c in class_ids], 1)       # (units, classes)
+    acts, labels = inputs.layer_acts(layer), inputs.labels.numpy()
     target = class_ids[pos]
     others_pos = other_classes(len(class_ids), pos, s.n_others, _seed32(s.seed, "comparison", target))
-    g = layer_grid(means, pos, others_pos, s.rows, s.cols)
-    sb, mb = g.unit_sel_bin.values, g.unit_mag_bin.values
-    others, probe_seed = [class_ids[p] for p in others_pos], _seed32(s.seed, "probe", net.name, layer, target)
-    probe = probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, s.folds, probe_seed)
-    tgt, neg = contrast_images(labels, target, others, probe_seed)
-    if s.n_offtarget is not None and s.n_offtarget > len(neg):
-        raise GridablateError(f"n_offtarget={s.n_offtarget}: the off-target deficit is measured on 1 to {len(neg)} of "
-                              "the comparison images drawn for the probe (as many as target images); choose one in that range")
-    if s.n_offtarget is not None and s.n_offtarget < len(neg):        # a seeded subset of the probe's comparison images
-        neg = np.sort(draw_rng(s.seed, "offtarget", net.name, layer, target).choice(neg, s.n_offtarget, replace=False))
-    idx = np.r_[tgt, neg]
-    groups = [np.flatnonzero((sb == r) & (mb == c)) for r in range(s.rows) for c in range(s.cols)]
+    others = [class_ids[p] for p in others_pos]
+    g, means = _grid(acts, labels, class_ids, pos, others_pos, s, np.arange(len(labels)))
+    parts = halves(s.seed, labels, class_ids) if s.crossfit else [np.arange(len(labels))]
+    if s.crossfit and (few := min(int((labels == c).sum()) // 2 for c in class_ids)) < s.folds:
+        raise GridablateError(f"cross-fitting probes each half of a class's images {s.folds}-fold, so it needs at least "
+                              f"{2 * s.folds} images per class; a half here has {few}: use more images, or crossfit=False")
+    if s.n_offtarget is not None and s.n_offtarget > (n := int((labels == target).sum())):
+        raise GridablateError(f"n_offtarget={s.n_offtarget}: the off-target deficit is measured on 1 to {n} of the "
+                              "comparison images drawn for the probe (as many as target images); choose one in that range")
+    runs = []
+    for h, on in enumerate(parts):                 # measure on `on`, with the grid made from the other half's images
+        gh = _grid(acts, labels, class_ids, pos, others_pos, s, parts[1 - h])[0] if s.crossfit else g
+        k = s.n_offtarget if s.n_offtarget is None or not s.crossfit else s.n_offtarget // 2 + (h == 0) * (s.n_offtarget % 2)
+        runs.append(_measure(s, inputs, layer, target, others, on, _groups(gh, s), k, f"half {h}" * s.crossfit,
+                             max_memory, batch_size))
+    probe = np.mean([r[0] for r in runs], 0)
+    tgt = np.concatenate([r[1] for r in runs]); order = np.argsort(tgt)       # target images in the study's order
+    d_tgt = np.concatenate([r[2] for r in runs], 1)[:, order]
+    d_off = np.concatenate([r[3] for r in runs], 1)
+    groups = _groups(g, s)
     sizes = sorted({len(u) for u in groups})
-    nulls = [u for k in sizes for u in null_groups(s.seed, net.name, layer, len(sb), k, s.n_null)]
-    d = rank_deficits(net, images[idx], labels[idx], layer, groups, None, batch_size, max_memory, rank=s.rank)
-    d_null = (rank_deficits(net, images[tgt], labels[tgt], layer, nulls, None, batch_size, max_memory, rank=s.rank).mean(1)
-              if s.n_null else np.zeros(0)).reshape(len(sizes), s.n_null)   # the null needs only the target images
-    return _unit(s, g, groups, probe, d, len(tgt), len(neg), d_null, sizes, means[:, pos])
+    nulls = [u for k in sizes for u in null_groups(s.seed, net.name, layer, len(acts[0]), k, s.n_null)]
+    t = tgt[order]
+    d_null = (rank_deficits(net, inputs.images[t], labels[t], layer, nulls, None, batch_size, max_memory, rank=s.rank)
+              .mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes), s.n_null)   # the null needs the target images
+    return _unit(s, g, groups, probe, d_tgt, d_off, d_null, sizes, means[:, pos])
+
+def halves(seed:int, # the study's seed
+           labels:np.ndarray, # (images,) label of every image
+           class_ids:list, # the study's classes
+          )->list:
+    "Each class's images split in two halves by a draw keyed by the class: [positions of half 0, of half 1]."
+    out = [[], []]
+    for c in class_ids:
+        idx = np.flatnonzero(labels == c)
+        perm = draw_rng(seed, "halves", c).permutation(len(idx))
+        out[0] += idx[perm[:len(idx) // 2]].tolist(); out[1] += idx[perm[len(idx) // 2:]].tolist()
+    return [np.sort(h) for h in out]
+
+def _grid(acts:np.ndarray, labels:np.ndarray, class_ids:list, pos:int, others_pos:list, s:Study, use:np.ndarray)->tuple:
+    "The layer's grid for the target, from the class means over the images at `use`; and those means."
+    a, l = acts[use], labels[use]
+    means = np.stack([a[l == c].mean(0) for c in class_ids], 1)                # (units, classes)
+    return layer_grid(means, pos, others_pos, s.rows, s.cols), means
+
+def _groups(g:xr.Dataset, s:Study)->list:
+    sb, mb = g.unit_sel_bin.values, g.unit_mag_bin.values
+    return [np.flatnonzero((sb == r) & (mb == c)) for r in range(s.rows) for c in range(s.cols)]
+
+def _measure(s:Study, inputs:NetworkInputs, layer:str, target:int, others:list, on:np.ndarray, groups:list,
+             n_offtarget:int|None, part:str, max_memory:int|None, batch_size:int)->tuple:
+    "Probe accuracy of every cell and per-image deficits, measured on the images at `on` only."
+    net, acts, labels = inputs.net, inputs.layer_acts(layer)[on], inputs.labels.numpy()[on]
+    sb, mb = np.zeros(acts.shape[1], int), np.zeros(acts.shape[1], int)
+    for k, u in enumerate(groups): sb[u], mb[u] = divmod(k, s.cols)
+    seed = _seed32(s.seed, "probe", net.name, layer, target, part)
+    probe = probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, s.folds, seed)
+    tgt, neg = contrast_images(labels, target, others, seed)
+    if n_offtarget is not None and n_offtarget < len(neg):            # a seeded subset of the probe's comparison images
+        neg = np.sort(draw_rng(s.seed, "offtarget", net.name, layer, target, part).choice(neg, n_offtarget, replace=False))
+    idx = on[np.r_[tgt, neg]]
+    d = rank_deficits(net, inputs.images[idx], inputs.labels[idx], layer, groups, None, batch_size, max_memory, rank=s.rank)
+    return probe, on[tgt], d[:, :len(tgt)], d[:, len(tgt):]
 
 def null_groups(seed:int, # the study's seed
                 network:str, layer:str, # where the groups are drawn
@@ -128,17 +173,18 @@ def null_groups(seed:int, # the study's seed
     return [np.sort(rng.choice(n_units, size, replace=False)) for _ in range(n)]
 
 # %% ../nbs/81_cells.ipynb
-def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d:np.ndarray, n_tgt:int, n_neg:int,
+def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d_tgt:np.ndarray, d_off:np.ndarray,
           d_null:np.ndarray, sizes:list, class_mean:np.ndarray)->xr.Dataset:
     "One unit's Dataset: the cells' variables, per-image and null deficits, and the grid `g`."
-    shape = (s.rows, s.cols)
+    shape, n_tgt, n_neg = (s.rows, s.cols), d_tgt.shape[1], d_off.shape[1]
+    fit = "; cross-fitted: cells made from one half of the images, measured on the other, both ways" if s.crossfit else ""
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
     sel, mag = g.selectivity.values, g.magnitude.values
     cell_vars = {
-        "probe_accuracy": (probe, "1", f"held-out accuracy of a linear probe on the cell's units ({s.folds}-fold; chance 0.5)"),
-        "rank_deficit": (d[:, :n_tgt].mean(1).reshape(shape), "ranks",
-                         "mean over target-class images of (rank after ablating the cell - rank before)"),
-        "offtarget_deficit": (d[:, n_tgt:].mean(1).reshape(shape), "ranks", f"the same over {n_neg} images of the comparison classes"),
+        "probe_accuracy": (probe, "1", f"held-out accuracy of a linear probe on the cell's units ({s.folds}-fold; chance 0.5{fit})"),
+        "rank_deficit": (d_tgt.mean(1).reshape(shape), "ranks",
+                         f"mean over target-class images of (rank after ablating the cell - rank before){fit}"),
+        "offtarget_deficit": (d_off.mean(1).reshape(shape), "ranks", f"the same over {n_neg} images of the comparison classes"),
         "n_units": (cell(len), "1", "units in the cell"),
         "sel_min": (cell(lambda u: sel[u].min()), "activation", "lowest selectivity in the cell"),
         "sel_max": (cell(lambda u: sel[u].max()), "activation", "highest selectivity in the cell"),
@@ -146,7 +192,7 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d:np.ndarray, n_
         "mag_max": (cell(lambda u: mag[u].max()), "activation", "highest magnitude in the cell")}
     out = xr.Dataset({k: (("sel_bin", "mag_bin"), v, {"units": u, "description": t}) for k, (v, u, t) in cell_vars.items()},
                      coords={"sel_bin": np.arange(s.rows), "mag_bin": np.arange(s.cols)})
-    out["image_deficit"] = (("sel_bin", "mag_bin", "sample"), d[:, :n_tgt].reshape(shape + (n_tgt,)),
+    out["image_deficit"] = (("sel_bin", "mag_bin", "sample"), d_tgt.reshape(shape + (n_tgt,)),
                             {"units": "ranks", "description": "rank after ablating the cell - rank before, per "
                              "target-class image (sample: its position among them)"})
     if s.n_null:

@@ -103,8 +103,10 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names, or FI
         no_check:bool=False, # skip the check of the tiny zoo's accuracy on the world
         companions:str=None, # networks to add concept explanations and visualization checks for; 'none' for none (default: tiny_alexnet if in the study)
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
-        n_null:int=20, # random unit groups per cell size ablated as each cell's null (0: none)
+        n_null:int=200, # random unit groups per cell size ablated as each cell's null (0: none)
         n_offtarget:int=None, # comparison images for the off-target deficit (default: as many as target images)
+        no_crossfit:bool=False, # grid, probe and ablate on the same images (the paper's way) instead of cross-fitting halves
+        rank:str="tie_aware", # rank of the true class: tie_aware, or paper (the authors' sorted softmax)
         max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
         from_results:str=None, # rerun the study recorded in this results folder or store (--from works too); other study options are ignored
@@ -128,7 +130,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names, or FI
         layers = tuple(_split_list(layers, [l for n in named for l in _layers_of(n)] if named == nets else None, "layers"))
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=layers, rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp),
-                  fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget)
+                  fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, crossfit=not no_crossfit, rank=rank)
     return execute(study, opts)
 
 def execute(study, # the `record.Study` to run

@@ -34,9 +34,10 @@ class Study:
     companions:tuple = () # networks to add compositional explanations and visualization checks for
     companion_images:int = 10 # images per class for the companions
     fv_steps:int = 32 # feature-visualization optimisation steps
-    n_null:int = 20 # random unit groups per cell size ablated as each cell's null (0: none)
+    n_null:int = 200 # random unit groups per cell size ablated as each cell's null (0: none)
     n_offtarget:int|None = None # comparison images the off-target deficit is measured on (default: as many as target images)
     rank:str = "tie_aware" # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
+    crossfit:bool = True # grid from one half of each class's images, probes and ablations on the other, and back
 
     def __post_init__(self):
         self.networks, self.classes, self.layers = _tuple(self.networks), _tuple(self.classes), _tuple(self.layers)
@@ -85,6 +86,9 @@ def _check(s:Study):
     need(s.folds >= 2, f"folds must be at least 2, got {s.folds}")
     need(s.n_per_class >= s.folds, f"n_per_class must be at least {s.folds} (the probes are {s.folds}-fold "
                                    f"cross-validated), got {s.n_per_class}")
+    need(not s.crossfit or s.n_per_class >= 2 * s.folds, f"n_per_class must be at least {2 * s.folds} to cross-fit "
+         f"(each half of a class's images is probed {s.folds}-fold), got {s.n_per_class}: use more images, or crossfit=False")
+    need(isinstance(s.crossfit, bool), f"crossfit must be True or False, got {s.crossfit!r}")
     need(s.rows >= 1 and s.cols >= 1, f"rows and cols must be at least 1, got {s.rows}x{s.cols}")
     need(0 <= s.seed < 2**32, f"seed must be between 0 and 2**32 - 1, got {s.seed}")
     need(s.n_null >= 0, f"n_null must be at least 0, got {s.n_null}")

@@ -30,7 +30,7 @@ def test_dead_layer_gives_chance_probes_and_no_deficit():
     "All units zero: ties everywhere, broken by unit index; probes no better than guessing, ablations change nothing."
     from gridablate.probe import probe_accuracy
     ds = WorldDataset("test", n_per_class=6, classes=[0, 1, 2])
-    (_, _, u), *_ = analyse_network(net("dead"), ds, ["feat"], rows=2, cols=2, n_null=2)
+    (_, _, u), *_ = analyse_network(net("dead"), ds, ["feat"], rows=2, cols=2, n_null=2, crossfit=False)
     guess = probe_accuracy(np.zeros((12, 4)), np.r_[np.ones(6), np.zeros(6)])      # scikit-learn on no information
     assert guess <= .5 and np.allclose(u.probe_accuracy.values, guess)
     assert (u.rank_deficit.values == 0).all() and (u.null_deficit.values == 0).all()
@@ -39,7 +39,7 @@ def test_dead_layer_gives_chance_probes_and_no_deficit():
 
 def test_from_reruns_a_stored_study(tmp_path):
     exe = str(Path(sys.executable).parent / "gridablate")
-    args = ["--networks", "tiny_alexnet", "--classes", "0,1,2", "--n_per_class", "6", "--layers", "dense2",
+    args = ["--networks", "tiny_alexnet", "--classes", "0,1,2", "--n_per_class", "10", "--layers", "dense2",
             "--no_check", "--companions", "none", "--n_null", "2"]
     first = subprocess.run([exe, "run", *args, "--out", str(tmp_path / "a")], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr

@@ -23,19 +23,19 @@ def test_bad_number_exits_2():
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 def test_run_writes_the_zoo_check_and_the_results(tmp_path):
-    r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "6", "--classes", "0,7,19",
+    r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "10", "--classes", "0,7,19",
                    "--layers", "conv2,dense1", "--n_null", "3", "--n_offtarget", "4", "--out", str(tmp_path / "res"))
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "res" / "zoo_check.json").read_text())
-    assert summary["world"]["images"] == 6 * 24
+    assert summary["world"]["images"] == 10 * 24
     assert summary["tiny_alexnet"]["test_accuracy"] > 0.5
     assert "results:" in r.stdout and "tiny_alexnet" in r.stdout
     from gridablate.activations import load
     res = load(tmp_path / "res" / "results.zarr")
     assert dict(res.sizes) == {"network": 1, "layer": 2, "class": 3, "sel_bin": 4, "mag_bin": 4, "unit": 128,
-                              "sample": 6, "draw": 3}
+                              "sample": 10, "draw": 3}
     assert list(res["class"].values) == ["solid circle", "checkered square", "checkered cross"]
-    assert json.loads(res.attrs["config"])["n_per_class"] == 6
+    assert json.loads(res.attrs["config"])["n_per_class"] == 10
     assert json.loads(res.attrs["config"])["n_offtarget"] == 4
     assert "over 4 images" in res.offtarget_deficit.attrs["description"]
 
@@ -46,7 +46,7 @@ def test_unknown_layer_and_source_exit_2(tmp_path):
     assert r.returncode == 2 and "/no/such/folder" in r.stderr and "Traceback" not in r.stderr
 
 def test_images_of_other_classes_than_the_network_are_refused(tmp_path):
-    r = gridablate("run", "--networks", "alexnet", "--weights", "random", "--classes", "0,1", "--n_per_class", "5",
+    r = gridablate("run", "--networks", "alexnet", "--weights", "random", "--classes", "0,1", "--n_per_class", "10",
                    "--layers", "conv5", "--out", str(tmp_path))
     assert r.returncode == 2 and "not the network's" in r.stderr and "Traceback" not in r.stderr
 

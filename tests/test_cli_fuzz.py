@@ -33,7 +33,7 @@ def folder(tmp_path_factory):
     return root
 
 # Every case: valid, cheap arguments with exactly one field broken.
-BASE = dict(networks="tiny_alexnet", classes="0,1", n_per_class=5, layers="dense2", no_check=None, companions="none", n_null="0")
+BASE = dict(networks="tiny_alexnet", classes="0,1", n_per_class=10, layers="dense2", no_check=None, companions="none", n_null="0")
 BAD = {
     "networks": st.sampled_from(["", ",", "alexnett", "tiny_alexnet,tiny_alexnet", "TINY_ALEXNET", "tiny_alexnet,nope", " "]),
     "layers": st.sampled_from(["", ",", "conv9", "dense2,dense2", "features.3", "dense2,nope"]),
@@ -47,7 +47,7 @@ BAD = {
     "device": st.sampled_from(["cuda", "cuda:3", "tpu", "gpu", ""]),
     "companions": st.sampled_from(["tiny_vgg", "", ",", "alexnet"]),
     "n_null": st.sampled_from(["-1", "x", "0.5"]),
-    "n_offtarget": st.sampled_from(["0", "-2", "6", "x", "2.5"]),      # BASE has 5 images per class
+    "n_offtarget": st.sampled_from(["0", "-2", "11", "x", "2.5"]),     # BASE has 10 images per class
     "fv_steps": st.sampled_from(["0", "-3", "many"]),
     "max_memory": st.sampled_from(["0", "-1", "lots", "nan"]),
     "from_results": st.sampled_from(["/nonexistent", "/dev/null", "/etc"]),

@@ -6,7 +6,7 @@ from gridablate.concepts import cell_correlations
 
 def test_study_with_companions(tmp_path):
     torch.set_num_threads(1)
-    study = Study(networks=("tiny_alexnet", "tiny_vgg"), classes=(0, 5), n_per_class=6, layers=("conv1", "conv5", "dense1"),
+    study = Study(networks=("tiny_alexnet", "tiny_vgg"), classes=(0, 5), n_per_class=10, layers=("conv1", "conv5", "dense1"),
                   rows=2, cols=2, companions=("tiny_alexnet",), companion_images=6, fv_steps=4)
     res = run_study(study, tmp_path, progress=False)
     for v in ("concept_iou", "concept_explained", "fv_similarity", "fv_pass_rate"):

@@ -65,10 +65,10 @@ def cifar(tmp_path_factory):
     rng = np.random.default_rng(0)
     for c in ("cat", "dog", "ship"):
         (d / "images" / c).mkdir(parents=True)
-        for i in range(6): Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / "images" / c / f"{i}.png")
+        for i in range(10): Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / "images" / c / f"{i}.png")
     return d
 
-ARGS = ["--n_per_class", "6", "--no_check", "--companions", "none", "--n_null", "3", "--rows", "2", "--cols", "2"]
+ARGS = ["--n_per_class", "10", "--no_check", "--companions", "none", "--n_null", "3", "--rows", "2", "--cols", "2"]
 
 def gridablate(*args, **kw): return subprocess.run([EXE, "run", *map(str, args)], capture_output=True, text=True, **kw)
 
@@ -93,7 +93,7 @@ def test_cifar_network_by_spec_sees_its_images_pixel_exact(cifar, tmp_path):
     got = acts.activation.sel(layer="layer3").values[:, :64]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # the Python API gives the same results, variable for variable
-    api = run_study(Study(networks=(spec,), source=f"folder:{cifar}/images", n_per_class=6, companions=(), n_null=3,
+    api = run_study(Study(networks=(spec,), source=f"folder:{cifar}/images", n_per_class=10, companions=(), n_null=3,
                           rows=2, cols=2), tmp_path / "api", progress=False)
     xr.testing.assert_identical(api.drop_attrs(), res.drop_attrs())
     assert api.attrs["config"] == res.attrs["config"] and api.attrs["fingerprints"] == res.attrs["fingerprints"]
@@ -104,8 +104,8 @@ def test_larger_images_are_refused_for_a_network_that_takes_them_as_they_are(cif
     big = tmp_path / "big"
     for c in ("cat", "dog"):
         (big / c).mkdir(parents=True)
-        for i in range(5): Image.new("RGB", (40, 36)).save(big / c / f"{i}.png")
-    r = gridablate("--networks", f"{cifar}/models.py:build", "--source", f"folder:{big}", *ARGS[:1], "5", *ARGS[2:],
+        for i in range(10): Image.new("RGB", (40, 36)).save(big / c / f"{i}.png")
+    r = gridablate("--networks", f"{cifar}/models.py:build", "--source", f"folder:{big}", *ARGS,
                    "--out", tmp_path / "out")
     assert r.returncode == 2 and "is 40×36 pixels, but the network takes 32×32 images as they are" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
@@ -162,7 +162,7 @@ def test_mixed_study_killed_and_resumed_equals_an_uninterrupted_run(tmp_path):
 def test_equally_wide_layers_of_the_same_name_get_different_null_groups(tmp_path):
     (tmp_path / "twins.py").write_text(WORLD_NET)
     from gridablate.study import Study, run_study
-    res = run_study(Study(networks=(f"{tmp_path}/twins.py:build", f"{tmp_path}/twins.py:twin"), classes=(0, 1, 2), n_per_class=5,
+    res = run_study(Study(networks=(f"{tmp_path}/twins.py:build", f"{tmp_path}/twins.py:twin"), classes=(0, 1, 2), n_per_class=10,
                           layers=("conv2",), n_null=4, companions=()), tmp_path / "o", progress=False)
     a, b = (res.sel(network=n, layer="conv2") for n in ("mine", "twin"))
     np.testing.assert_array_equal(a.rank_deficit.values, b.rank_deficit.values)  # the same weights: the same cells

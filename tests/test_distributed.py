@@ -8,7 +8,7 @@ from gridablate.distributed import run_distributed
 
 torch.set_num_threads(1)
 DASK = str(Path(sys.executable).parent / "dask")
-STUDY = Study(networks=("tiny_alexnet",), classes=(0, 5, 13, 20), n_per_class=8, layers=("conv2", "conv3", "dense2"),
+STUDY = Study(networks=("tiny_alexnet",), classes=(0, 5, 13, 20), n_per_class=10, layers=("conv2", "conv3", "dense2"),
               companions=(), n_null=4)
 N_UNITS = 12
 
@@ -92,7 +92,7 @@ def test_custom_networks_on_the_cluster(cluster, tmp_path):
     torch.manual_seed(2)
     obj = wrap_model(nn.Sequential(nn.Conv2d(3, 20, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(20, 24)),
                      {"conv": "1"}, CLASSES, input_size=32, name="object")
-    study = Study(networks=(f"{tmp_path}/world_net.py:build", obj), classes=(0, 5, 13), n_per_class=6, n_null=2, companions=())
+    study = Study(networks=(f"{tmp_path}/world_net.py:build", obj), classes=(0, 5, 13), n_per_class=10, n_null=2, companions=())
     client, _ = cluster
     res = run_distributed(study, tmp_path / "dist", scheduler=client.scheduler.address, progress=False)
     assert len(json.loads((tmp_path / "dist" / "distributed.json").read_text())) == 2 * 3

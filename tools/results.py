@@ -9,6 +9,7 @@
 `--paper` instead executes nbs/results/paper.ipynb in place (`make paper`): the paper's setup, which needs ImageNet
 (GRIDABLATE_IMAGENET) and the torchvision weights; without them the page only says what is missing.
 `--no-run` skips step 1 and compacts an existing results store (`--store PATH`, default the folder above).
+`--execute NB ...` only executes the given notebooks in place, as `nbdev_test` runs them, keeping their outputs.
 """
 from __future__ import annotations
 import argparse, gzip, os, subprocess, sys, time
@@ -38,15 +39,30 @@ def read_store(path:Path=STORE):
     import xarray as xr
     with gzip.open(path, "rb") as f, xr.open_dataset(f.read(), engine="scipy") as ds: return ds.load()
 
-def execute(nb_path:Path):
-    "Run a notebook top to bottom in its own folder and save it with its outputs (execnb, as nbdev_test runs them)."
+def _directives(source:str)->dict:
+    "The `#| key: value` directives at the top of a cell."
+    out = {}
+    for line in source.splitlines():
+        if not line.startswith("#|"): break
+        key, _, value = line[2:].strip().partition(":") if ":" in line else (line[2:].strip(), "", "")
+        out[key.strip()] = value.strip()
+    return out
+
+def execute(nb_path:Path, # the notebook
+            flags:tuple=(), # test flags whose cells run too (e.g. 'paper'); cells of other flags are skipped
+           ):
+    """Run a notebook top to bottom in its own folder and save it with its outputs, skipping what `nbdev_test` skips:
+    `#| eval: false` cells and cells with a test flag (settings.ini `tst_flags`) not in `flags`."""
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
+    tst = {"slow", "paper"} - set(flags)
+    def skip(cell):
+        if cell.cell_type != "code": return True
+        d = _directives(cell.source)
+        return d.get("eval", "").lower() == "false" or bool(tst & d.keys())
     nb, cwd = read_nb(nb_path), os.getcwd()
     os.chdir(nb_path.parent)
-    try:
-        sh = CaptureShell()
-        sh.run_all(nb, exc_stop=True)
+    try: CaptureShell().run_all(nb, exc_stop=True, preproc=skip)
     finally: os.chdir(cwd)
     write_nb(nb, nb_path)
 
@@ -56,11 +72,16 @@ def main(argv=None):
     p.add_argument("--store", type=Path, default=ROOT / "gridablate-results" / "default", help="study output folder")
     p.add_argument("--no-exec", action="store_true", help="do not re-execute the pages")
     p.add_argument("--paper", action="store_true", help="only re-execute the paper's page (needs GRIDABLATE_IMAGENET)")
+    p.add_argument("--execute", type=Path, nargs="+", help="only execute these notebooks in place (saving their outputs)")
     a = p.parse_args(argv)
     bin_ = Path(sys.executable).parent
     t0 = time.time()
+    if a.execute:
+        for nb in a.execute: execute(nb.resolve()); print(f"executed {nb}")
+        subprocess.run([str(bin_ / "nbdev_clean")], check=True, cwd=ROOT)
+        return print(f"done in {time.time() - t0:.0f} s")
     if a.paper:
-        execute(PAPER)
+        execute(PAPER, flags=("paper",))
         subprocess.run([str(bin_ / "nbdev_clean"), "--fname", str(PAPER)], check=True, cwd=ROOT)
         return print(f"executed {PAPER.relative_to(ROOT)} in {time.time() - t0:.0f} s")
     if not a.no_run:
