@@ -24,7 +24,7 @@ def _child(argv):
     cli.main()
 
 def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
-    "SIGKILL at 20+ moments spread over the study (the test picks them), then a final run: identical results."
+    "SIGKILL at 20 moments (drawn times, and drawn numbers of finished units), then a final run: identical results."
     import multiprocessing as mp, random
     from gridablate.store import damaged
     import gridablate.cli, gridablate.study                                  # imported here, so forked children start at once
@@ -40,8 +40,11 @@ def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
     while kills < 20:
         folders.append(out) if out not in folders else None
         p = fork.Process(target=_child, args=(args + ["--out", str(out)],)); p.start()
-        at = rng.uniform(0.05, total)
-        p.join(at)
+        if kills % 2: at = rng.uniform(0.05, total); p.join(at)              # at a moment drawn over the run's length
+        else:                                                                 # or once a drawn number of units is on disk
+            want, t1 = rng.randint(1, 11), time.time()
+            while p.is_alive() and len(list(out.glob("units/*/*/*.nc.sha256"))) < want: time.sleep(0.002)
+            at = time.time() - t1
         if p.is_alive():
             os.kill(p.pid, signal.SIGKILL); p.join(); kills += 1
             moments.append((round(at, 2), len(list(out.glob("units/*/*/*.nc")))))
