@@ -37,7 +37,8 @@ class NetworkInputs:
 # %% ../nbs/81_cells.ipynb
 def _class_ids(dataset)->list:
     ids = list(getattr(dataset, "class_ids", sorted(set(int(t) for t in dataset.targets))))
-    if len(ids) < 2: raise GridablateError("a study needs at least two classes: the target and something to compare with")
+    if len(ids) < 2:
+        raise GridablateError("a study needs at least two classes: the target and something to compare with")
     if len(set(ids)) != len(ids): raise GridablateError(f"duplicate classes {ids}: list each once")
     return ids
 
@@ -48,10 +49,11 @@ def check_labels(net:Network, dataset, class_ids:list):
                                   "whose labels index the network's outputs (ImageNet images for ImageNet networks)")
     names = list(getattr(dataset, "classes", []))
     wrong = [(names[c], net.classes[c]) for c in class_ids if c < len(names) and str(names[c]) != str(net.classes[c])]
-    if wrong: raise GridablateError(f"the images' class {wrong[0][0]!r} is output {wrong[0][1]!r} of {net.name}: the image "
-                                    "source's classes are not the network's (the generated world is for the tiny zoo, "
-                                    "ImageNet sources for the torchvision networks, a folder's class names in the "
-                                    "network's output order for your own)")
+    if wrong:
+        raise GridablateError(f"the images' class {wrong[0][0]!r} is output {wrong[0][1]!r} of {net.name}: the image "
+                              "source's classes are not the network's (the generated world is for the tiny zoo, "
+                              "ImageNet sources for the torchvision networks, a folder's class names in the "
+                              "network's output order for your own)")
 
 def _check_finite(inputs:NetworkInputs, logits:torch.Tensor, layers:list):
     "Refuse NaN or infinite activations or outputs: every rank and probe after them would be meaningless."
@@ -61,7 +63,8 @@ def _check_finite(inputs:NetworkInputs, logits:torch.Tensor, layers:list):
         if not np.isfinite(a).all():
             bad = int((~np.isfinite(a)).any(1).sum())
             raise GridablateError(f"{name} layer {l!r} gives NaN or infinite activations on {bad} of {len(a)} images: "
-                                  "check the weights and that the images are [0,1] RGB (the network normalises them itself)")
+                                  "check the weights and that the images are [0,1] RGB "
+                                  "(the network normalises them itself)")
     if not torch.isfinite(logits).all():
         raise GridablateError(f"{name} gives NaN or infinite outputs on {int((~torch.isfinite(logits)).any(1).sum())} "
                               "images: check the weights and the images")
@@ -102,15 +105,18 @@ def analyse_cell_grid(study:Study, # the study's settings (rows, cols, n_others,
     g, means = _grid(acts, labels, class_ids, pos, others_pos, s, np.arange(len(labels)))
     parts = halves(s.seed, labels, class_ids) if s.crossfit else [np.arange(len(labels))]
     if s.crossfit and (few := min(int((labels == c).sum()) // 2 for c in class_ids)) < s.folds:
-        raise GridablateError(f"cross-fitting probes each half of a class's images {s.folds}-fold, so it needs at least "
-                              f"{2 * s.folds} images per class; a half here has {few}: use more images, or crossfit=False")
+        raise GridablateError(f"cross-fitting probes each half of a class's images {s.folds}-fold, so it needs at "
+                              f"least {2 * s.folds} images per class; a half here has {few}: use more images, "
+                              "or crossfit=False")
     if s.n_offtarget is not None and s.n_offtarget > (n := int((labels == target).sum())):
         raise GridablateError(f"n_offtarget={s.n_offtarget}: the off-target deficit is measured on 1 to {n} of the "
-                              "comparison images drawn for the probe (as many as target images); choose one in that range")
+                              "comparison images drawn for the probe (as many as target images); "
+                              "choose one in that range")
     runs = []
     for h, on in enumerate(parts):                 # measure on `on`, with the grid made from the other half's images
         gh = _grid(acts, labels, class_ids, pos, others_pos, s, parts[1 - h])[0] if s.crossfit else g
-        k = s.n_offtarget if s.n_offtarget is None or not s.crossfit else s.n_offtarget // 2 + (h == 0) * (s.n_offtarget % 2)
+        k = (s.n_offtarget if s.n_offtarget is None or not s.crossfit
+             else s.n_offtarget // 2 + (h == 0) * (s.n_offtarget % 2))
         runs.append(_measure(s, inputs, layer, target, others, on, _groups(gh, s), k, f"half {h}" * s.crossfit,
                              max_memory, batch_size))
     probe = np.mean([r[0] for r in runs], 0)
@@ -157,9 +163,11 @@ def _measure(s:Study, inputs:NetworkInputs, layer:str, target:int, others:list, 
     probe = probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, s.folds, seed)
     tgt, neg = contrast_images(labels, target, others, seed)
     if n_offtarget is not None and n_offtarget < len(neg):            # a seeded subset of the probe's comparison images
-        neg = np.sort(draw_rng(s.seed, "offtarget", net.name, layer, target, part).choice(neg, n_offtarget, replace=False))
+        neg = np.sort(draw_rng(s.seed, "offtarget", net.name, layer, target, part)
+                      .choice(neg, n_offtarget, replace=False))
     idx = on[np.r_[tgt, neg]]
-    d = rank_deficits(net, inputs.images[idx], inputs.labels[idx], layer, groups, None, batch_size, max_memory, rank=s.rank)
+    d = rank_deficits(net, inputs.images[idx], inputs.labels[idx], layer, groups, None, batch_size, max_memory,
+                      rank=s.rank)
     return probe, on[tgt], d[:, :len(tgt)], d[:, len(tgt):]
 
 def null_groups(seed:int, # the study's seed
@@ -177,29 +185,35 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d_tgt:np.ndarray
           d_null:np.ndarray, sizes:list, class_mean:np.ndarray)->xr.Dataset:
     "One unit's Dataset: the cells' variables, per-image and null deficits, and the grid `g`."
     shape, n_tgt, n_neg = (s.rows, s.cols), d_tgt.shape[1], d_off.shape[1]
-    fit = "; cross-fitted: cells made from one half of the images, measured on the other, both ways" if s.crossfit else ""
+    fit = ("; cross-fitted: cells made from one half of the images, measured on the other, both ways"
+           if s.crossfit else "")
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
     sel, mag = g.selectivity.values, g.magnitude.values
     cell_vars = {
-        "probe_accuracy": (probe, "1", f"held-out accuracy of a linear probe on the cell's units ({s.folds}-fold; chance 0.5{fit})"),
+        "probe_accuracy": (probe, "1", f"held-out accuracy of a linear probe on the cell's units "
+                                       f"({s.folds}-fold; chance 0.5{fit})"),
         "rank_deficit": (d_tgt.mean(1).reshape(shape), "ranks",
                          f"mean over target-class images of (rank after ablating the cell - rank before){fit}"),
-        "offtarget_deficit": (d_off.mean(1).reshape(shape), "ranks", f"the same over {n_neg} images of the comparison classes"),
+        "offtarget_deficit": (d_off.mean(1).reshape(shape), "ranks",
+                              f"the same over {n_neg} images of the comparison classes"),
         "n_units": (cell(len), "1", "units in the cell"),
         "sel_min": (cell(lambda u: sel[u].min()), "activation", "lowest selectivity in the cell"),
         "sel_max": (cell(lambda u: sel[u].max()), "activation", "highest selectivity in the cell"),
         "mag_min": (cell(lambda u: mag[u].min()), "activation", "lowest magnitude in the cell"),
         "mag_max": (cell(lambda u: mag[u].max()), "activation", "highest magnitude in the cell")}
-    out = xr.Dataset({k: (("sel_bin", "mag_bin"), v, {"units": u, "description": t}) for k, (v, u, t) in cell_vars.items()},
+    out = xr.Dataset({k: (("sel_bin", "mag_bin"), v, {"units": u, "description": t})
+                      for k, (v, u, t) in cell_vars.items()},
                      coords={"sel_bin": np.arange(s.rows), "mag_bin": np.arange(s.cols)})
     out["image_deficit"] = (("sel_bin", "mag_bin", "sample"), d_tgt.reshape(shape + (n_tgt,)),
                             {"units": "ranks", "description": "rank after ablating the cell - rank before, per "
                              "target-class image (sample: its position among them)"})
     if s.n_null:
-        out["null_deficit"] = (("sel_bin", "mag_bin", "draw"), d_null[[sizes.index(len(u)) for u in groups]].reshape(shape + (s.n_null,)),
-                               {"units": "ranks", "description": f"rank deficit of {s.n_null} seeded random groups of the "
-                                "cell's size in the same layer (the cell's null)"})
-    out["class_mean"] = ("unit", class_mean, {"units": "activation", "description": "mean activation of the unit over the class's images"})
+        out["null_deficit"] = (("sel_bin", "mag_bin", "draw"),
+                               d_null[[sizes.index(len(u)) for u in groups]].reshape(shape + (s.n_null,)),
+                               {"units": "ranks", "description": f"rank deficit of {s.n_null} seeded random groups "
+                                "of the cell's size in the same layer (the cell's null)"})
+    out["class_mean"] = ("unit", class_mean, {"units": "activation",
+                                              "description": "mean activation of the unit over the class's images"})
     return out.merge(g)
 
 # %% ../nbs/81_cells.ipynb
@@ -241,7 +255,8 @@ def gather(units:dict, # {(network, layer, class name): unit Dataset}
     shape = (len(networks), len(layers), len(classes))
     cell_vars = [k for k, v in first.data_vars.items() if v.dims[:2] == ("sel_bin", "mag_bin")]
     unit_vars = [k for k, v in first.data_vars.items() if v.dims == ("unit",)]
-    extra = {d: max(u.sizes[d] for u in units.values()) for k in cell_vars for d in first[k].dims[2:]}  # e.g. sample, draw
+    extra = {d: max(u.sizes[d] for u in units.values())
+             for k in cell_vars for d in first[k].dims[2:]}  # e.g. sample, draw
     C = {k: np.full(shape + (rows, cols) + tuple(extra[d] for d in first[k].dims[2:]), np.nan) for k in cell_vars}
     U = {k: np.full(shape + (width,), -1 if first[k].dtype.kind == "i" else np.nan, first[k].dtype) for k in unit_vars}
     n_units = np.zeros(shape[:2], int)
