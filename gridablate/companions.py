@@ -41,8 +41,10 @@ def unit_companions(net:Network, # the network
     n = chk.sizes["group"]
     out = chk[["fv_similarity", "fv_pass"]].rename(group="unit")
     if masked is not None: ex = explain_layer(net, masked, layer)
-    else: ex = xr.Dataset({"concept_iou": ("unit", np.full(n, np.nan, np.float32)), "concept_formula": ("unit", np.full(n, "", dtype=str))})
-    out["concept_iou"], out["concept_formula"] = ("unit", ex.concept_iou.values, ex.concept_iou.attrs), ("unit", ex.concept_formula.values)
+    else: ex = xr.Dataset({"concept_iou": ("unit", np.full(n, np.nan, np.float32)),
+                           "concept_formula": ("unit", np.full(n, "", dtype=str))})
+    out["concept_iou"], out["concept_formula"] = (("unit", ex.concept_iou.values, ex.concept_iou.attrs),
+                                                  ("unit", ex.concept_formula.values))
     out["fv_pass"] = out.fv_pass.astype("int8")
     return out.assign_coords(unit=np.arange(n))
 
@@ -64,12 +66,14 @@ def add_companions(results:xr.Dataset, # from `cells.gather`: needs unit_sel_bin
     "The results with the companions' cell variables (NaN where not computed)."
     from gridablate.sources import images_for, study_tensors
     if bad := [n for n in study.companions if n not in results.network.values]:
-        raise GridablateError(f"companions asked for {bad}, which the study does not run: choose among {list(results.network.values)}")
+        raise GridablateError(f"companions asked for {bad}, which the study does not run: "
+                              f"choose among {list(results.network.values)}")
     rows, cols = results.sizes["sel_bin"], results.sizes["mag_bin"]
     shape = tuple(results.sizes[d] for d in ("network", "layer", "class", "sel_bin", "mag_bin"))
     V = {k: np.full(shape, np.nan) for k in COMPANION_VARS}
     attrs = {}
-    todo = [(n, l) for n in study.companions for l in results.layer.values if int(results.layer_units.sel(network=n, layer=l)) > 0]
+    todo = [(n, l) for n in study.companions for l in results.layer.values
+            if int(results.layer_units.sel(network=n, layer=l)) > 0]
     if progress:
         from tqdm.auto import tqdm
         todo = tqdm(todo, desc="companions")

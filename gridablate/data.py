@@ -46,8 +46,10 @@ def imagenet_index(c:int|str, # an index 0..999, a WordNet id ('n01534433') or a
     if str(c) in _NAME_INDEX: return _NAME_INDEX[str(c)]
     hits = [i for i, n in enumerate(IMAGENET_CLASSES) if n.lower() == str(c).lower()]
     if len(hits) == 1: return hits[0]
-    if hits: raise GridablateError(f"{c!r} matches {[IMAGENET_CLASSES[i] for i in hits]} (classes {hits}): spell it exactly")
-    raise GridablateError(f"{c!r} is not an ImageNet class index, WordNet id or name: see IMAGENET_CLASSES, IMAGENET_WNIDS")
+    if hits:
+        raise GridablateError(f"{c!r} matches {[IMAGENET_CLASSES[i] for i in hits]} (classes {hits}): spell it exactly")
+    raise GridablateError(f"{c!r} is not an ImageNet class index, WordNet id or name: "
+                          "see IMAGENET_CLASSES, IMAGENET_WNIDS")
 
 # %% ../nbs/30_data.ipynb
 PAPER_WNIDS_50 = (  # the authors' 50 classes in their order: `class_wids` of their alexnet_ablation.py
@@ -171,7 +173,8 @@ def _pick_folders(root:Path, classes:Sequence[str]|None)->list[str]:
         if not avail: raise GridablateError(f"no class folders in {root}: expected {root}/<class>/<image files>")
         return avail
     names = [str(c) for c in classes]
-    if not names: raise GridablateError("classes is empty: pass None to use every class folder, or a list of folder names")
+    if not names:
+        raise GridablateError("classes is empty: pass None to use every class folder, or a list of folder names")
     if len(set(names)) < len(names): raise GridablateError(f"classes lists a folder twice: {names}")
     unknown = [c for c in names if c not in avail]
     if unknown: raise GridablateError(f"no folder {unknown} in {root}; available: {_few(avail) or 'none'}")
@@ -293,8 +296,8 @@ def _fetch(url:str, dest:Path, md5:str):
     try:
         with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(url, timeout=60) as r: shutil.copyfileobj(r, f, 1 << 20)
         if (got := _md5(Path(part))) != md5:
-            raise GridablateError(f"md5 of {url} is {got}, expected {md5}: the download is corrupt or not the published "
-                             "archive. Try again; with a url of your own, pass its md5.")
+            raise GridablateError(f"md5 of {url} is {got}, expected {md5}: the download is corrupt or not the "
+                                  "published archive. Try again; with a url of your own, pass its md5.")
         os.replace(part, dest)
     finally:
         if os.path.exists(part): os.remove(part)
