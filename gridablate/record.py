@@ -35,7 +35,7 @@ class Study:
     companion_images:int = 10 # images per class for the companions
     fv_steps:int = 32 # feature-visualization optimisation steps
     n_null:int = 200 # random unit groups per cell size ablated as each cell's null (0: none)
-    n_offtarget:int|None = None # comparison images the off-target deficit is measured on (default: as many as target images)
+    n_offtarget:int|None = None # comparison images for the off-target deficit (default: as many as target images)
     rank:str = "tie_aware" # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
     crossfit:bool = True # grid from one half of each class's images, probes and ablations on the other, and back
 
@@ -58,7 +58,8 @@ class Study:
     def from_json(cls, text:str)->Study:
         "The study a `to_json` record describes."
         try: cfg = json.loads(text)
-        except json.JSONDecodeError as e: raise GridablateError(f"the study record is not valid JSON ({e}): it was damaged") from None
+        except json.JSONDecodeError as e:
+            raise GridablateError(f"the study record is not valid JSON ({e}): it was damaged") from None
         if not isinstance(cfg, dict): raise GridablateError("the study record is not a JSON object: it was damaged")
         unknown = sorted(set(cfg) - {f.name for f in dataclasses.fields(cls)})
         if unknown: raise GridablateError(f"the study record has fields {unknown} this gridablate does not know: "
@@ -87,7 +88,8 @@ def _check(s:Study):
     need(s.n_per_class >= s.folds, f"n_per_class must be at least {s.folds} (the probes are {s.folds}-fold "
                                    f"cross-validated), got {s.n_per_class}")
     need(not s.crossfit or s.n_per_class >= 2 * s.folds, f"n_per_class must be at least {2 * s.folds} to cross-fit "
-         f"(each half of a class's images is probed {s.folds}-fold), got {s.n_per_class}: use more images, or crossfit=False")
+         f"(each half of a class's images is probed {s.folds}-fold), got {s.n_per_class}: use more images, "
+         "or crossfit=False")
     need(isinstance(s.crossfit, bool), f"crossfit must be True or False, got {s.crossfit!r}")
     need(s.rows >= 1 and s.cols >= 1, f"rows and cols must be at least 1, got {s.rows}x{s.cols}")
     need(0 <= s.seed < 2**32, f"seed must be between 0 and 2**32 - 1, got {s.seed}")
@@ -100,7 +102,8 @@ def _check(s:Study):
          f"classes must list at least one class, each once (None: the default), got {s.classes}")
     need(s.layers is None or len(s.layers) > 0, "layers is empty: name at least one layer, or None for all")
     need(s.rank in ("tie_aware", "paper"), f"rank must be 'tie_aware' or 'paper', got {s.rank!r}")
-    need(isinstance(s.weights, str) and s.weights, f"weights must be 'pretrained', 'random' or a file, got {s.weights!r}")
+    need(isinstance(s.weights, str) and s.weights,
+         f"weights must be 'pretrained', 'random' or a file, got {s.weights!r}")
 
 # %% ../nbs/80_record.ipynb
 def stored_study(path, # a study's output folder, or its results store

@@ -24,15 +24,16 @@ def check_source(source, # 'world', 'KIND:PATH' or a torch Dataset
                 ):
     "Refuse a source that is neither a known 'KIND[:PATH]' string nor a Dataset with `.classes` and `.targets`."
     if isinstance(source, str):
-        if source.startswith("object:"): return source                          # a Dataset, as a study's record names it
+        if source.startswith("object:"): return source                        # a Dataset, as a study's record names it
         kind, colon, where = source.partition(":")
-        if kind in SOURCE_KINDS and (kind == "world") != bool(colon) and (kind == "world" or where.strip()): return source
+        if kind in SOURCE_KINDS and (kind == "world") != bool(colon) and (kind == "world" or where.strip()):
+            return source
         raise GridablateError(f"image source {source!r}: use world, imagenet:PATH, imagenette:PATH or folder:PATH, "
                               "or pass a torch Dataset with .classes and .targets")
     if not (hasattr(source, "__getitem__") and hasattr(source, "__len__") and hasattr(source, "classes")
             and hasattr(source, "targets")):
-        raise GridablateError(f"a {type(source).__name__} is no image source: give a torch Dataset with .classes (class "
-                              "names, index = label) and .targets (one label per item), or a source string")
+        raise GridablateError(f"a {type(source).__name__} is no image source: give a torch Dataset with .classes "
+                              "(class names, index = label) and .targets (one label per item), or a source string")
     return source
 
 # %% ../nbs/35_sources.ipynb
@@ -56,7 +57,8 @@ class DatasetSource(Dataset):
         for c in ids:
             have = np.flatnonzero(targets == c)
             if len(have) < n_per_class: short.append(f"{self.classes[c]!r} has {len(have)}")
-            else: items += np.sort(draw_rng(seed, "images", self.classes[c]).choice(have, n_per_class, replace=False)).tolist()
+            else: items += np.sort(draw_rng(seed, "images", self.classes[c])
+                                   .choice(have, n_per_class, replace=False)).tolist()
         if short: raise GridablateError(f"too few items for n_per_class={n_per_class}: class {'; class '.join(short)}. "
                                         "Pass a smaller n_per_class.")
         self.items, self.class_ids = items, ids
@@ -82,7 +84,8 @@ class DatasetSource(Dataset):
         "The same items, prepared at `net`'s input size by `net`'s preprocessing."
         self.size, self.preprocess = net.input_size, net.preprocess
         return self
-    def __repr__(self): return f"DatasetSource({len(self)} of {type(self.dataset).__name__}, {len(self.class_ids)} classes)"
+    def __repr__(self):
+        return f"DatasetSource({len(self)} of {type(self.dataset).__name__}, {len(self.class_ids)} classes)"
 
 def _as_tensor(x)->torch.Tensor:
     "A PIL image as a (3,H,W) [0,1] tensor at its own size."
@@ -99,8 +102,8 @@ def images_for(source, # a source string or a Dataset (`check_source`)
     check_source(source)
     if not isinstance(source, str): return DatasetSource(source, classes, n_per_class, seed).for_network(net)
     if source.startswith("object:"):
-        raise GridablateError(f"the study's images were a Python object ({source[7:]}), which its record cannot rebuild: "
-                              "pass the Dataset again as the study's source")
+        raise GridablateError(f"the study's images were a Python object ({source[7:]}), which its record cannot "
+                              "rebuild: pass the Dataset again as the study's source")
     kind, _, path = source.partition(":")
     if kind == "world":
         from gridablate.world import WorldDataset
@@ -120,7 +123,8 @@ def _as_outputs(ds, net:Network):
 
 def images_note(source, net:Network)->str:
     "How the source's images reach `net`, in words."
-    if isinstance(source, str) and source == "world": return f"world: drawn at {net.input_size}×{net.input_size}, not resampled"
+    if isinstance(source, str) and source == "world":
+        return f"world: drawn at {net.input_size}×{net.input_size}, not resampled"
     what = source.split(":")[0] + " files" if isinstance(source, str) else f"{type(source).__name__} items"
     return f"{what}, {net.preprocess_record}"
 
