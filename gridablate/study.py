@@ -41,8 +41,9 @@ def study_network(item, # a name, a 'FILE.py:FUNCTION' spec, a `Network`, or 'ob
                   study:Study, device="cpu")->Network:
     "The network a study names, built with the study's weights and seed."
     if isinstance(item, str) and item.startswith("object:"):
-        raise GridablateError(f"network {item[7:]!r} was given to the study as a Python object, which its record cannot "
-                              "rebuild: pass the Network again (Study(networks=(net, ...))), or give it as FILE.py:FUNCTION")
+        raise GridablateError(f"network {item[7:]!r} was given to the study as a Python object, which its record "
+                              "cannot rebuild: pass the Network again (Study(networks=(net, ...))), or give it as "
+                              "FILE.py:FUNCTION")
     return resolve_network(item, study.weights, device, study.seed)
 
 def study_networks(study:Study, device="cpu")->list:
@@ -73,7 +74,9 @@ def prepare_network(study:Study, # the study
     net = study_network(item, study, device)
     ds = images_for(study.source, net, study.classes, study.n_per_class, study.seed)
     layers = list(net.layers) if study.layers is None else [l for l in study.layers if l in net.layers]
-    if not layers: raise GridablateError(f"none of the layers {list(study.layers)} is in {net.name}: its layers are {list(net.layers)}")
+    if not layers:
+        raise GridablateError(f"none of the layers {list(study.layers)} is in {net.name}: "
+                              f"its layers are {list(net.layers)}")
     tensors = study_tensors(ds)
     pieces = Pieces(out, net.name, {"study": study.to_json(), "gridablate_version": __version__,
                                     "images": fingerprint(*tensors), "weights": weights_fingerprint(net)})
@@ -92,9 +95,10 @@ def results_attrs(study:Study, prepared:dict)->dict:
             "weights": json.dumps({n: net.weights_id for n, net in nets.items()}),
             "networks": json.dumps({n: {"spec": net.spec or f"object:{n}", "weights": net.weights_id,
                                         "images": images_note(study.source, net)} for n, net in nets.items()}),
-            "fingerprints": json.dumps({n: {k: w.pieces.expect[k] for k in ("images", "weights")} for n, w in prepared.items()}),
-            "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                                    "sklearn": sklearn.__version__, "xarray": xr.__version__}),
+            "fingerprints": json.dumps({n: {k: w.pieces.expect[k] for k in ("images", "weights")}
+                                        for n, w in prepared.items()}),
+            "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__,
+                                    "numpy": np.__version__, "sklearn": sklearn.__version__, "xarray": xr.__version__}),
             "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
 
 def _classes_agree(prepared:dict)->list:
@@ -113,7 +117,8 @@ def finish_study(study:Study, out:Path, prepared:dict, units:dict, device:str="c
     if study.companions:
         from gridablate.companions import add_companions
         nets = {n: w.net for n, w in prepared.items()}
-        results = add_companions(results, study, nets, out, {n: w.pieces.expect for n, w in prepared.items()}, device, progress)
+        results = add_companions(results, study, nets, out, {n: w.pieces.expect for n, w in prepared.items()}, device,
+                                 progress)
     write(results, out / "results.zarr")
     return results
 

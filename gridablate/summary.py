@@ -38,7 +38,8 @@ def _null_lines(s:dict)->list:
         l = lay[lay.network == r.network]
         per_layer = (f"{int(l.reject.sum())} of {len(l)}" if l.can_reject.all() else
                      f"{int(l.reject.sum())} of {len(l)} (each layer needs {int(l.min_draws.max())} draws to decide)")
-        decision = "above null" if r.reject else ("not above" if r.can_reject else f"undecided ({r.min_draws} draws needed)")
+        decision = ("above null" if r.reject
+                    else ("not above" if r.can_reject else f"undecided ({r.min_draws} draws needed)"))
         lines.append(f"{r.network:16s} {r.deficit:8.3g} {r.null_mean:10.3g} {r.null_95:9.3g} {r.n_draws:6d} {r.p:8.3g} "
                      f"{r.p_adj:8.3g}  {decision:12s} {per_layer}")
     return lines
@@ -50,5 +51,6 @@ def format_summary(s:dict, # from `summarise`
     for n, r in s["top"].iterrows():
         lines.append(f"{n:16s} {str(r.top_deficit_cell):>17s} {r.deficit:8.2f} {str(r.top_probe_cell):>15s} "
                      f"{r.probe_accuracy:9.3f}")
-    lines += [""] + _null_lines(s) + ["", "verdicts per claim (class-bootstrap intervals; the rules: gridablate.stats):"]
+    lines += ([""] + _null_lines(s)
+              + ["", "verdicts per claim (class-bootstrap intervals; the rules: gridablate.stats):"])
     return "\n".join(lines + [format_claims(s["claims"])])
