@@ -39,7 +39,9 @@ def ablate(net:Network, # the network
     "Context manager: while inside, `units` of `layer` output zero."
     units = torch.as_tensor(np.asarray(units, dtype=np.int64))
     def hook(m, i, out):
-        if len(units) and int(units.max()) >= out.shape[1]: raise GridablateError(f"unit {int(units.max())} is out of range for layer {layer!r} of {out.shape[1]} units")
+        if len(units) and int(units.max()) >= out.shape[1]:
+            raise GridablateError(f"unit {int(units.max())} is out of range for layer {layer!r} "
+                                  f"of {out.shape[1]} units")
         keep = torch.ones(out.shape[1], dtype=out.dtype, device=out.device)
         keep[units.to(out.device)] = 0
         return out * keep.view(1, -1, *([1] * (out.ndim - 2)))
@@ -53,7 +55,8 @@ class _Tracer(fx.Tracer):
     def __init__(self, keep:str): super().__init__(); self.keep = keep
     def is_leaf_module(self, m, qualname): return qualname == self.keep or super().is_leaf_module(m, qualname)
 
-_CHANNELWISE = (nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Identity)
+_CHANNELWISE = (nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+                nn.Dropout, nn.Identity)
 _CHANNELWISE_FN = (torch.relu, F.relu, F.relu6, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.dropout)
 
 def _channelwise(gm:fx.GraphModule, n:fx.Node)->bool:
@@ -118,16 +121,19 @@ class Cut:
         if len(cut) != 1: raise CannotCut(f"module {path!r} runs {len(cut)} times in one forward pass")
         cut = cut[0]
         from torch.fx.passes.shape_prop import ShapeProp
-        try: ShapeProp(gm).propagate(net.normalise(torch.zeros(1, 3, net.input_size, net.input_size, device=net.device)))
+        try: ShapeProp(gm).propagate(net.normalise(torch.zeros(1, 3, net.input_size, net.input_size,
+                                                               device=net.device)))
         except Exception as e: raise CannotCut(f"a test pass failed ({type(e).__name__}: {str(e)[:200]})") from e
         shape = lambda n: tuple(n.meta["tensor_meta"].shape) if hasattr(n.meta.get("tensor_meta"), "shape") else None
         self.width = shape(cut)[1]
         head, spatial, lin = cut, 1, None                      # walk channel-wise steps to a splittable layer
         while len(head.users) == 1:
             u = next(iter(head.users))
-            if not u.args or u.args[0] is not head or any(isinstance(a, fx.Node) for a in [*u.args[1:], *u.kwargs.values()]): break
+            if not u.args or u.args[0] is not head or any(isinstance(a, fx.Node)
+                                                          for a in [*u.args[1:], *u.kwargs.values()]): break
             if _channelwise(gm, u): head = u; continue
-            if spatial == 1 and len(shape(head)) == 4 and _flattens(gm, u): spatial = int(np.prod(shape(head)[2:])); head = u; continue
+            if spatial == 1 and len(shape(head)) == 4 and _flattens(gm, u):
+                spatial = int(np.prod(shape(head)[2:])); head = u; continue
             if _splittable(gm, u, len(shape(head))) is not None: lin = u
             break
         self.entry, self.spatial = (lin or cut), spatial
@@ -135,12 +141,14 @@ class Cut:
         batchy = _descendants(inputs) | set(inputs)
         after = _descendants([self.entry])
         if out not in after: raise CannotCut(f"the output does not depend on layer {layer!r}")
-        extra = [n for n in nodes if n in batchy and n not in after and n is not self.entry and any(u in after for u in n.users)]
+        extra = [n for n in nodes
+                 if n in batchy and n not in after and n is not self.entry and any(u in after for u in n.users)]
         if any(shape(n) is None for n in extra): raise CannotCut("a value that is not a tensor crosses the cut")
         self.n_extra = len(extra)
         self.before = _subgraph(gm, [n for n in nodes if n not in after and n is not out], inputs,
                                 extra + ([lin.args[0], lin] if lin is not None else [cut]))
-        self.after = _subgraph(gm, [n for n in nodes if (n in after or n not in batchy) and n is not out], extra + [self.entry], [out.args[0]])
+        self.after = _subgraph(gm, [n for n in nodes if (n in after or n not in batchy) and n is not out],
+                               extra + [self.entry], [out.args[0]])
         numel = lambda n: int(np.prod(shape(n))) if shape(n) else 0
         self.sample_bytes = 4 * (sum(map(numel, after)) + sum(map(numel, extra)) + numel(self.entry))
 
@@ -152,7 +160,8 @@ class Cut:
             for g, u in enumerate(groups): keep[g, torch.as_tensor(u, dtype=torch.long)] = 0
             return (z[None] * keep.view(*keep.shape, *([1] * (z.ndim - 2)))[:, None]).flatten(0, 1)
         z, y, m, out = vals[-2], vals[-1], self.linear, []
-        conv = lambda z, w, b: F.linear(z, w, b) if isinstance(m, nn.Linear) else F.conv2d(z, w, b, m.stride, m.padding, m.dilation)
+        conv = lambda z, w, b: (F.linear(z, w, b) if isinstance(m, nn.Linear)
+                                else F.conv2d(z, w, b, m.stride, m.padding, m.dilation))
         for u in groups:
             u = torch.as_tensor(u, dtype=torch.long, device=z.device)
             u = (u[:, None] * self.spatial + torch.arange(self.spatial, device=z.device)).flatten()
@@ -178,7 +187,8 @@ def masked(net:Network, # the network
           ):
     "Context manager: at `layer`, copy `g` of the batch gets `keep[g]` applied (copies stacked mask-major)."
     def hook(m, i, out):
-        if out.shape[1] != keep.shape[1]: raise GridablateError(f"layer {layer!r} has {out.shape[1]} units, the masks {keep.shape[1]}")
+        if out.shape[1] != keep.shape[1]:
+            raise GridablateError(f"layer {layer!r} has {out.shape[1]} units, the masks {keep.shape[1]}")
         if expand: out = out.repeat(len(keep), *([1] * (out.ndim - 1)))
         k = keep.to(out.device, out.dtype).repeat_interleave(out.shape[0] // len(keep), 0)
         return out * k.view(*k.shape, *([1] * (out.ndim - 2)))
@@ -186,7 +196,7 @@ def masked(net:Network, # the network
     try: yield
     finally: h.remove()
 
-_no_stacking = set()                                                     # (network, layer) pairs that need the input repeated
+_no_stacking = set()                                    # (network, layer) pairs that need the input repeated
 
 def _masked_logits(net:Network, layer:str, keep:torch.Tensor, x:torch.Tensor)->torch.Tensor:
     "Logits (masks × images, classes) of `x` with each row of `keep` applied at `layer`; prefix run once if possible."
@@ -227,7 +237,8 @@ def logits_of(net:Network, # the network
              )->torch.Tensor:
     "Network outputs for all `images`, batched."
     if isinstance(images, torch.Tensor):
-        return torch.cat([net(images[k:k + batch_size].to(net.device)).cpu() for k in range(0, len(images), batch_size)])
+        return torch.cat([net(images[k:k + batch_size].to(net.device)).cpu()
+                          for k in range(0, len(images), batch_size)])
     return torch.cat([net(x.to(net.device)).cpu() for x, _ in iter_batches(images, batch_size)])
 
 def _chunks(n_images:int, n_groups:int, per_pass:int)->tuple:
@@ -276,7 +287,8 @@ def rank_deficits(net:Network, # the network
                 keep = torch.ones(len(gs), width)
                 for k, u in enumerate(gs): keep[k, u] = 0
                 logits = _masked_logits(net, layer, keep, x)
-            out[g:g + len(gs), i:i + n_img] = true_class_rank(logits.cpu(), y.repeat(len(gs)), rank).view(len(gs), -1).numpy()
+            out[g:g + len(gs), i:i + n_img] = true_class_rank(logits.cpu(), y.repeat(len(gs)),
+                                                              rank).view(len(gs), -1).numpy()
     return done()
 
 def layer_width(net:Network, layer:str, x:torch.Tensor)->int:

@@ -25,7 +25,8 @@ def _split_list(s:str, valid, what:str)->list:
     if not items: raise UsageError(f"No {what} given: pass one or more{' of ' + ', '.join(valid) if valid else ''}.")
     bad = [x for x in items if valid is not None and x not in valid]
     if bad: raise UsageError(f"Unknown {what} {', '.join(bad)}: use one or more of {', '.join(valid)}.")
-    if len(set(items)) < len(items): raise UsageError(f"A {what[:-1] if what.endswith('s') else what} is listed twice in {s!r}: list each once.")
+    if len(set(items)) < len(items):
+        raise UsageError(f"A {what[:-1] if what.endswith('s') else what} is listed twice in {s!r}: list each once.")
     return items
 
 # %% ../nbs/90_cli.ipynb
@@ -44,7 +45,8 @@ def check_zoo(networks:list, # tiny network names
     for name in networks:
         with torch.no_grad(): acc = (load_network(name)(x).argmax(1) == y).float().mean().item()
         out[name] = {"test_accuracy": acc, "recorded_accuracy": rec[name]["test_accuracy"]}
-        if log: log(f"{name:15s} top-1 {acc:.3f} on {len(ds)} images (recorded {rec[name]['test_accuracy']:.3f} on {rec[name]['test_images']})")
+        if log: log(f"{name:15s} top-1 {acc:.3f} on {len(ds)} images "
+                    f"(recorded {rec[name]['test_accuracy']:.3f} on {rec[name]['test_images']})")
     return out
 
 # %% ../nbs/90_cli.ipynb
@@ -52,7 +54,8 @@ def _parse_classes(s:str|None):
     "Class list from the command line: comma-separated names or integer ids."
     if s is None: return None
     items = [x.strip() for x in s.split(",") if x.strip()]
-    if not items: raise UsageError("--classes is empty: pass comma-separated class names or ids, or leave it out for the default")
+    if not items:
+        raise UsageError("--classes is empty: pass comma-separated class names or ids, or leave it out for the default")
     return tuple(int(x) if x.isdigit() else x for x in items)
 
 def _parse_networks(s:str)->list:
@@ -60,8 +63,9 @@ def _parse_networks(s:str)->list:
     from gridablate.networks import NETWORKS
     items = [x.strip() for x in s.split(",") if x.strip()]
     bad = [x for x in items if ":" not in x and x not in NETWORKS]
-    if not items or bad: raise UsageError(f"{'Unknown networks ' + ', '.join(bad) if bad else 'No networks given'}: use one or "
-                                          f"more of {', '.join(NETWORKS)}, or FILE.py:FUNCTION for a network of your own.")
+    if not items or bad:
+        raise UsageError(f"{'Unknown networks ' + ', '.join(bad) if bad else 'No networks given'}: use one or "
+                         f"more of {', '.join(NETWORKS)}, or FILE.py:FUNCTION for a network of your own.")
     if len(set(items)) < len(items): raise UsageError(f"A network is listed twice in {s!r}: list each once.")
     return items
 
@@ -80,16 +84,20 @@ def _options(out, device, max_memory, wait, scheduler, no_check, stored)->RunOpt
     "Checked run options."
     import torch
     try: torch.device(device)
-    except (RuntimeError, ValueError): raise UsageError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N.") from None
-    if device.startswith("cuda") and not torch.cuda.is_available(): raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
-    if max_memory is not None and not max_memory > 0: raise UsageError(f"--max_memory must be a positive number of GB, got {max_memory}.")
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r} is not a torch device: use cpu, cuda or cuda:N.") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu.")
+    if max_memory is not None and not max_memory > 0:
+        raise UsageError(f"--max_memory must be a positive number of GB, got {max_memory}.")
     if scheduler is not None and scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "ucx://")):
-        raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler such as tcp://HOST:8786.")
-    return RunOptions(Path(out), device, None if max_memory is None else int(max_memory * 2**30), wait, scheduler, not no_check,
-                      None if stored is None else Path(stored))
+        raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler "
+                         "such as tcp://HOST:8786.")
+    return RunOptions(Path(out), device, None if max_memory is None else int(max_memory * 2**30), wait, scheduler,
+                      not no_check, None if stored is None else Path(stored))
 
 @call_parse
-def run(networks:str=",".join(TINY_NETS), # comma-separated network names, or FILE.py:FUNCTION / MODULE:FUNCTION of your own
+def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours as FILE.py:FUNCTION / MODULE:FUNCTION
         source:str="world", # images: world, imagenet:PATH, imagenette:PATH or folder:PATH
         classes:str=None, # comma-separated class names or ids (default: all world classes / the paper's 8)
         n_per_class:int=50, # images per class
@@ -101,16 +109,16 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names, or FI
         device:str="cpu", # torch device
         out:Path=Path("gridablate-results"), # output folder (resumable)
         no_check:bool=False, # skip the check of the tiny zoo's accuracy on the world
-        companions:str=None, # networks to add concept explanations and visualization checks for; 'none' for none (default: tiny_alexnet if in the study)
+        companions:str=None, # networks to explain and visualize ('none': none; default: tiny_alexnet if in the study)
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
         n_null:int=200, # random unit groups per cell size ablated as each cell's null (0: none)
         n_offtarget:int=None, # comparison images for the off-target deficit (default: as many as target images)
-        no_crossfit:bool=False, # grid, probe and ablate on the same images (the paper's way) instead of cross-fitting halves
+        no_crossfit:bool=False, # grid, probe and ablate on the same images (the paper's way), not cross-fitted halves
         rank:str="tie_aware", # rank of the true class: tie_aware, or paper (the authors' sorted softmax)
         max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
-        from_results:str=None, # rerun the study recorded in this results folder or store (--from works too); other study options are ignored
-        scheduler:str=None, # spread the units over Dask workers: 'local' (a cluster on this machine) or tcp://HOST:PORT of a running scheduler
+        from_results:str=None, # rerun the study recorded in a folder/store (also --from); other study options ignored
+        scheduler:str=None, # spread units over Dask: 'local' (a cluster here) or tcp://HOST:PORT of a running scheduler
        ):
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
     from gridablate.record import Study, stored_study
@@ -119,15 +127,17 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names, or FI
         src = Path(from_results)
         study = stored_study(src)
         if opts.out.resolve() in (src.resolve(), src.resolve().parent if src.suffix in (".zarr", ".nc") else None):
-            raise UsageError("--out is the stored study's own folder, so nothing would be recomputed: give --out a new folder.")
+            raise UsageError("--out is the stored study's own folder, so nothing would be recomputed: "
+                             "give --out a new folder.")
         return execute(study, opts)
     nets = _parse_networks(networks)
     named = [n for n in nets if ":" not in n]
     if companions is None: comp = [n for n in ("tiny_alexnet",) if n in nets]
     elif companions.strip().lower() == "none": comp = []
     else: comp = _split_list(companions, named if named == nets else None, "companion networks (networks of the study)")
-    if layers is not None:                         # a spec's layers are known once it is built: the study checks them then
-        layers = tuple(_split_list(layers, [l for n in named for l in _layers_of(n)] if named == nets else None, "layers"))
+    if layers is not None:                      # a spec's layers are known once it is built: the study checks them then
+        layers = tuple(_split_list(layers, [l for n in named for l in _layers_of(n)] if named == nets else None,
+                                   "layers"))
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=layers, rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp),
                   fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, crossfit=not no_crossfit, rank=rank)
@@ -136,18 +146,21 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names, or FI
 def execute(study, # the `record.Study` to run
             opts:RunOptions, # how
            ):
-    "Check the zoo, run the study (on Dask workers with a scheduler), print the summary; say whether a rerun reproduced."
+    "Check the zoo, run the study (on Dask workers with a scheduler), print the summary; say if a rerun reproduced."
     from gridablate.study import run_study
     from gridablate.summary import summarise, format_summary
     tiny = [n for n in study.networks if isinstance(n, str) and n in TINY_NETS]
     if opts.check and tiny and study.source == "world":
         opts.out.mkdir(parents=True, exist_ok=True)
-        (opts.out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, study.n_per_class, study.seed), indent=1) + "\n")
+        (opts.out / "zoo_check.json").write_text(json.dumps(check_zoo(tiny, study.n_per_class, study.seed), indent=1)
+                                                 + "\n")
     t0 = time.time()
-    if opts.scheduler is None: results = run_study(study, opts.out, device=opts.device, max_memory=opts.max_memory, wait=opts.wait)
+    if opts.scheduler is None:
+        results = run_study(study, opts.out, device=opts.device, max_memory=opts.max_memory, wait=opts.wait)
     else:
         from gridablate.distributed import run_distributed
-        results = run_distributed(study, opts.out, opts.scheduler, device=opts.device, max_memory=opts.max_memory, wait=opts.wait)
+        results = run_distributed(study, opts.out, opts.scheduler, device=opts.device, max_memory=opts.max_memory,
+                                  wait=opts.wait)
     print(f"\nresults: {opts.out / 'results.zarr'}  ({time.time() - t0:.0f} s)")
     print(format_summary(summarise(results)))
     if opts.stored is not None: print(_compare(results, opts.stored))
@@ -161,7 +174,8 @@ def _compare(results, stored:Path)->str:
     old = read(path)
     diff = [k for k in results.data_vars if k not in old or not results[k].equals(old[k])]
     return (f"rerun reproduces {path}: every variable identical" if not diff else
-            f"rerun differs from {path} in: {', '.join(diff)} (other versions, weights or data? compare the 'fingerprints' and 'versions' attributes)")
+            f"rerun differs from {path} in: {', '.join(diff)} (other versions, weights or data? compare the "
+            "'fingerprints' and 'versions' attributes)")
 
 def _layers_of(name:str)->list:
     "Analysis layer names of a network, without building it."
@@ -206,7 +220,8 @@ def _one_line_warnings(cmd:str):
 def main():
     "Entry point of the `gridablate` console script: `gridablate COMMAND [options]`."
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        print(f"usage: gridablate {{{','.join(COMMANDS)}}} [options]   (gridablate COMMAND --help for options)", file=sys.stderr)
+        print(f"usage: gridablate {{{','.join(COMMANDS)}}} [options]   (gridablate COMMAND --help for options)",
+              file=sys.stderr)
         sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
     cmd = sys.argv.pop(1)
     sys.argv[0] = f"gridablate {cmd}"

@@ -43,7 +43,8 @@ def worker_inputs(study:Study, # the study
         if fingerprint(images, labels) != expect["images"]: raise _mismatch(net.name, "images")
         logits = logits_of(net, images)
         if not torch.isfinite(logits).all():
-            raise GridablateError(f"{net.name} gives NaN or infinite outputs on {int((~torch.isfinite(logits)).any(1).sum())} "
+            raise GridablateError(f"{net.name} gives NaN or infinite outputs on "
+                                  f"{int((~torch.isfinite(logits)).any(1).sum())} "
                                   "images: check the weights and the images")
         _INPUTS[key] = images, labels, list(ds.class_ids)
     return _INPUTS[key]
@@ -61,12 +62,13 @@ def layer_activations(path, # a sealed activation store `activations/NETWORK.zar
     if not now.exists() or now.read_text().strip() != seal:
         raise GridablateError(f"{path} changed after the run started (its checksum differs): run the study again")
     key = (str(path), seal, layer)
-    if key not in _ACTS:                           # keep the last layer read: a worker's units of one layer read it once
+    if key not in _ACTS:                   # keep the last layer read: a worker's units of one layer read it once
         acts = xr.open_zarr(path, consolidated=True, chunks=None)                     # no Dask arrays inside a task
         _ACTS.clear(); _ACTS[key] = acts.activation.sel(layer=layer).values[:, :int(acts.n_units.sel(layer=layer))]
     a = _ACTS[key]
     if not np.isfinite(a).all():
-        raise GridablateError(f"layer {layer!r} gives NaN or infinite activations on {int((~np.isfinite(a)).any(1).sum())} "
+        raise GridablateError(f"layer {layer!r} gives NaN or infinite activations on "
+                              f"{int((~np.isfinite(a)).any(1).sum())} "
                               f"of {len(a)} images: check the weights and that the images are [0,1] RGB")
     return a
 
@@ -99,7 +101,7 @@ def compute_unit(study:Study, # the study (sent once to every worker)
 
 # %% ../nbs/84_distributed.ipynb
 def _client(scheduler, n_workers:int|None, device:str):
-    "A Dask client: of a new `LocalCluster` sized to this machine (`scheduler` None or 'local'), or of the cluster at `scheduler`."
+    "A Dask client: of a new `LocalCluster` sized to this machine (`scheduler` None or 'local'), or at `scheduler`."
     from distributed import Client, LocalCluster
     if scheduler in (None, "local"):
         n = n_workers or (max(1, torch.cuda.device_count()) if str(device).startswith("cuda") else os.cpu_count() or 1)
@@ -110,27 +112,29 @@ def _client(scheduler, n_workers:int|None, device:str):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
     if not (isinstance(scheduler, str) and "://" in scheduler):
-        raise GridablateError(f"scheduler {scheduler!r}: give 'local' or the address of a running Dask scheduler, e.g. tcp://HOST:8786")
+        raise GridablateError(f"scheduler {scheduler!r}: give 'local' or the address of a running Dask scheduler, "
+                              "e.g. tcp://HOST:8786")
     try: return Client(scheduler, timeout=30), None
-    except OSError as e: raise GridablateError(f"no Dask scheduler answers at {scheduler} ({e}): start one (`dask scheduler`) "
-                                               "and its workers (`dask worker ADDRESS`), or use --scheduler local") from None
+    except OSError as e:
+        raise GridablateError(f"no Dask scheduler answers at {scheduler} ({e}): start one (`dask scheduler`) "
+                              "and its workers (`dask worker ADDRESS`), or use --scheduler local") from None
 
 def run_distributed(study:Study, # what to run
                     out, # output folder, seen at the same path by every worker
-                    scheduler:str|None=None, # 'tcp://HOST:PORT' of a running Dask cluster; None or 'local': a LocalCluster here
-                    n_workers:int|None=None, # worker processes of the LocalCluster (default: one per core, one per GPU for cuda)
+                    scheduler:str|None=None, # 'tcp://HOST:PORT' of a running cluster; None/'local': a LocalCluster here
+                    n_workers:int|None=None, # LocalCluster workers (default: one per core, one per GPU for cuda)
                     device:str="cpu", # torch device, on the client and on every worker
                     progress:bool=True, # progress bars
                     max_memory:int|None=None, # bytes for stacked ablation batches on each worker
                     wait:bool=False, # wait for another run on `out` to finish instead of refusing
                    )->xr.Dataset:
-    "Run (or resume) a study with one Dask task per unfinished unit, then gather `out/results.zarr` as `run_study` does."
+    "Run or resume a study with one Dask task per unfinished unit, then gather `out/results.zarr` as `run_study` does."
     out = Path(out).resolve()
     with locked(out, wait):
         claim(out, study)
         prepared, todo = {}, []
         for item, net in zip(study.networks, study_networks(study, device)):
-            w = prepared[net.name] = prepare_network(study, out, net, device, progress)   # activations, once per network
+            w = prepared[net.name] = prepare_network(study, out, net, device, progress)  # activations, once per network
             check_labels(w.net, w.ds, list(w.ds.class_ids))
             name = net.name
             seal = w.acts_path.with_name(w.acts_path.name + ".sha256").read_text().strip()
@@ -145,7 +149,8 @@ def run_distributed(study:Study, # what to run
             units.update({(name, l, w.classes[p]): w.pieces.get(piece_path(out, name, l, p)) for l in w.layers
                           for p in range(len(w.classes))})
         if any(u is None for u in units.values()):
-            raise GridablateError("a worker left a unit unfinished or damaged: run the same command again to compute it")
+            raise GridablateError("a worker left a unit unfinished or damaged: "
+                                  "run the same command again to compute it")
         return finish_study(study, out, prepared, units, device, progress)
 
 def _submit(study:Study, out:Path, todo:list, scheduler, n_workers, device, max_memory, progress)->list:
@@ -163,7 +168,7 @@ def _submit(study:Study, out:Path, todo:list, scheduler, n_workers, device, max_
         if progress:
             from tqdm.auto import tqdm
             done = tqdm(done, total=len(futures), desc="units")
-        for f in done: log.append(f.result()); f.release()           # a dead worker's finished units are on disk, not redone
+        for f in done: log.append(f.result()); f.release()    # a dead worker's finished units are on disk, not redone
         return log
     finally:
         client.close()

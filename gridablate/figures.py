@@ -166,7 +166,8 @@ def figure3(results:xr.Dataset, # from `run_study`
     def panel(measure):
         m = results[measure].mean(("layer", "class")).to_dataframe(name=measure).reset_index()
         return alt.Chart(m).mark_rect().encode(
-            x=alt.X("mag_bin:O", title="magnitude →"), y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
+            x=alt.X("mag_bin:O", title="magnitude →"),
+            y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
             color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
             tooltip=["network", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")]
         ).properties(width=size, height=size).facet(column=alt.Column("network:N", title=MEASURES[measure]))
@@ -192,7 +193,8 @@ def linked_view(results:xr.Dataset, # from `run_study`
                                value=[{"sel_bin": int(top.sel_bin), "mag_bin": int(top.mag_bin)}])
     def grid(measure):
         return alt.Chart(cells).mark_rect().encode(
-            x=alt.X("mag_bin:O", title="magnitude →"), y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
+            x=alt.X("mag_bin:O", title="magnitude →"),
+            y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
             color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
             stroke=alt.condition(cell, alt.value("red"), alt.value(None)),
             strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),

@@ -144,14 +144,15 @@ def prepare_image(im:Image.Image|torch.Tensor, # a PIL image, or a (3,H,W) tenso
         if (h, w) != (size, size):
             raise GridablateError(f'{what} is {w}×{h} pixels, but the network takes {size}×{size} images as they are '
                                   "(preprocess='none'): give images of that size, or set the network's preprocess to "
-                                  "'resize' (direct resize) or 'imagenet' (resize and centre crop) to have them resampled")
+                                  "'resize' (direct resize) or 'imagenet' (resize and centre crop) "
+                                  "to have them resampled")
         return unit_float(x)
     if policy == 'resize':
         if (h, w) == (size, size): return unit_float(x)
         if x.dtype == torch.uint8: return _resize_linear(x.float(), size).round_().clamp_(0, 255).div_(255)
         return _resize_linear(x * 255, size).div_(255).clamp_(0, 1)
     short = round(size * 256 / 224)
-    if isinstance(im, Image.Image):                                                    # PIL's resampling, as torchvision
+    if isinstance(im, Image.Image):                                      # PIL's resampling, as torchvision
         im = TF.resize(im.convert('RGB'), short, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
         return TF.to_tensor(TF.center_crop(im, size))
     x = TF.resize(unit_float(x), short, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
@@ -168,8 +169,10 @@ def prepare(self:Network, im, # a PIL image or a (3,H,W) tensor
 def preprocess_record(self:Network)->str:
     "The preprocessing in words, for the results' record."
     p = self.preprocess
-    if callable(p): return f"custom: {getattr(p, '__module__', '?')}.{getattr(p, '__qualname__', repr(p))} to {self.input_size} px"
-    return f"{p}: {PREPROCESS[p].replace('size×size', f'{self.input_size}×{self.input_size}').replace('size·', f'{self.input_size}·')}"
+    if callable(p):
+        return f"custom: {getattr(p, '__module__', '?')}.{getattr(p, '__qualname__', repr(p))} to {self.input_size} px"
+    return f"{p}: " + (PREPROCESS[p].replace('size×size', f'{self.input_size}×{self.input_size}')
+                                    .replace('size·', f'{self.input_size}·'))
 
 # %% ../nbs/20_networks.ipynb
 @patch
@@ -190,12 +193,17 @@ def check(self:Network, size:int|None=None, # image side; `input_size` if None
         with torch.no_grad(): out = self(torch.zeros(1, 3, s, s, device=self.device))
     finally:
         for h in hooks: h.remove()
-    if never := [n for n in names if n not in calls]: raise GridablateError(f'layers {never} never run in a forward pass; analyse modules the forward pass uses')
+    if never := [n for n in names if n not in calls]:
+        raise GridablateError(f'layers {never} never run in a forward pass; analyse modules the forward pass uses')
     if twice := [n for n in names if calls.count(n) > 1]:
-        raise GridablateError(f'layers {twice} run more than once per forward pass (a reused module); analyse a module that runs once, such as the enclosing block')
-    if calls != names: raise GridablateError(f'layers are not listed in network order; the forward pass reaches them in this order: {calls}')
+        raise GridablateError(f'layers {twice} run more than once per forward pass (a reused module); '
+                              'analyse a module that runs once, such as the enclosing block')
+    if calls != names:
+        raise GridablateError(f'layers are not listed in network order; the forward pass reaches them in this order: '
+                              f'{calls}')
     if not isinstance(out, torch.Tensor) or out.shape[-1] != len(self.classes):
-        raise GridablateError(f'the model gives {getattr(out, "shape", type(out))} outputs but {len(self.classes)} class names: give one name per logit')
+        raise GridablateError(f'the model gives {getattr(out, "shape", type(out))} outputs but {len(self.classes)} '
+                              'class names: give one name per logit')
     return self
 
 # %% ../nbs/20_networks.ipynb
@@ -251,7 +259,8 @@ def read_weights(path:str|Path, # a .pth, .pt or .safetensors file holding a sta
     if isinstance(sd, dict) and sd and all(str(k).startswith('module.') for k in sd):   # saved from DataParallel
         sd = {k[len('module.'):]: v for k, v in sd.items()}
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise GridablateError(f'{p} holds no state dict (a dict of tensors); save one with torch.save(model.state_dict(), path)')
+        raise GridablateError(f'{p} holds no state dict (a dict of tensors); '
+                              'save one with torch.save(model.state_dict(), path)')
     return sd, f'file:{_sha256(p)[:12]}'
 
 # %% ../nbs/20_networks.ipynb
@@ -301,7 +310,8 @@ def _imagenet_state(name:str, which:str, allow_download:bool)->dict:
         raise WeightsNotFoundError(f'the ImageNet weights of {name!r} are not on this machine. Fetch {w.url} and '
             f'save it as exactly {path} (e.g. curl -L --create-dirs -o {path} {w.url}), or pass allow_download=True, '
             'or pass weights=<path of a weight file>.')
-    return torch.hub.load_state_dict_from_url(w.url, progress=True, check_hash=True, weights_only=True, map_location='cpu')
+    return torch.hub.load_state_dict_from_url(w.url, progress=True, check_hash=True, weights_only=True,
+                                              map_location='cpu')
 
 def _torchvision(name:str, weights, allow_download:bool, seed:int)->Network:
     "Torchvision network `name` with `weights`; the weights are read before the model is built."
@@ -309,7 +319,8 @@ def _torchvision(name:str, weights, allow_download:bool, seed:int)->Network:
     which = 'IMAGENET1K_V1' if weights in ('pretrained', 'imagenet') else weights
     if weights == 'random': sd, wid = None, 'random'
     elif which in enum.__members__:
-        sd, wid, weights = _imagenet_state(name, which, allow_download), f'torchvision:{enum[which]}', f'torchvision {enum[which]}'
+        sd, wid, weights = (_imagenet_state(name, which, allow_download), f'torchvision:{enum[which]}',
+                            f'torchvision {enum[which]}')
     else: sd, wid = read_weights(weights)
     module = _random(lambda: torchvision.models.get_model(name, weights=None), name, seed)
     if sd is not None: load_weights(module, sd, name, str(weights))
@@ -320,7 +331,8 @@ def _torchvision(name:str, weights, allow_download:bool, seed:int)->Network:
 def _tiny(name:str, weights, seed:int)->Network:
     "Tiny zoo network `name` with `weights`."
     from gridablate import zoo, world
-    if weights == 'imagenet': raise GridablateError(f"{name!r} was trained on the generated world, not ImageNet: pass weights='pretrained'")
+    if weights == 'imagenet':
+        raise GridablateError(f"{name!r} was trained on the generated world, not ImageNet: pass weights='pretrained'")
     if weights == 'pretrained': module, wid = zoo.load_tiny(name), f'gridablate:{name}'
     elif weights == 'random': module, wid = _random(lambda: zoo.tiny_net(name), name, seed), 'random'
     else:
@@ -331,7 +343,7 @@ def _tiny(name:str, weights, seed:int)->Network:
 
 # %% ../nbs/20_networks.ipynb
 def load_network(name:str, # one of `NETWORKS`
-                 weights:str|Path='pretrained', # 'pretrained' ('imagenet' too, for torchvision nets), 'random', a torchvision weights name such as 'IMAGENET1K_V2', or the path of a .pth/.pt/.safetensors state dict
+                 weights:str|Path='pretrained', # 'pretrained', 'random', a torchvision weights name or state-dict file
                  device:str|torch.device='cpu', # where to put the model
                  allow_download:bool=False, # fetch missing ImageNet weights from download.pytorch.org
                  seed:int=0, # with weights='random': the seed, keyed by the network's name too
@@ -360,8 +372,9 @@ def _spec_module(where:str):
             raise GridablateError(f'{path} failed to load ({type(e).__name__}: {e}): fix the file') from e
         return mod, str(path)
     try: return importlib.import_module(where), where
-    except ImportError as e: raise GridablateError(f'cannot import module {where!r} ({e}): give FILE.py:FUNCTION, or put '
-                                                   'the module on the Python path') from None
+    except ImportError as e:
+        raise GridablateError(f'cannot import module {where!r} ({e}): give FILE.py:FUNCTION, or put '
+                              'the module on the Python path') from None
 
 def _is_network(x)->bool:
     "Whether `x` is a `Network` (also one whose class was defined again, as happens when a notebook re-runs its cells)."
@@ -372,8 +385,8 @@ def network_from_spec(spec:str, # 'FILE.py:FUNCTION' or 'MODULE:FUNCTION'; FUNCT
     "The network a spec builds, with `spec` recorded on it (a file's path made absolute)."
     where, _, fn = spec.rpartition(':')
     if not where or not fn.isidentifier():
-        raise GridablateError(f'network spec {spec!r}: give FILE.py:FUNCTION or MODULE:FUNCTION, where FUNCTION() returns '
-                              'a gridablate Network (wrap_model makes one)')
+        raise GridablateError(f'network spec {spec!r}: give FILE.py:FUNCTION or MODULE:FUNCTION, where FUNCTION() '
+                              'returns a gridablate Network (wrap_model makes one)')
     mod, where = _spec_module(where)
     if not callable(build := getattr(mod, fn, None)):
         raise GridablateError(f'{where} has no function {fn!r}: name a function that returns a Network')

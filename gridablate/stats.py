@@ -27,7 +27,8 @@ def top_cells(results:xr.Dataset, # from `run_study`
             d = s.rank_deficit.mean(("layer", "class")).values
             p = s.probe_accuracy.mean(("layer", "class")).values
             td, tp = np.unravel_index(np.nanargmax(d), d.shape), np.unravel_index(np.nanargmax(p), p.shape)
-            rows.append(dict(network=str(n), layer=str(l), top_deficit_cell=tuple(map(int, td)), deficit=float(np.nanmax(d)),
+            rows.append(dict(network=str(n), layer=str(l), top_deficit_cell=tuple(map(int, td)),
+                             deficit=float(np.nanmax(d)),
                              top_probe_cell=tuple(map(int, tp)), probe_accuracy=float(np.nanmax(p))))
     return pd.DataFrame(rows)
 
@@ -39,8 +40,10 @@ def cell_table(results:xr.Dataset, # from `run_study`
     r = results.sel(network=network)
     s, m = (r.sel_min + r.sel_max) / 2, (r.mag_min + r.mag_max) / 2
     z = lambda v: (v - v.mean(("sel_bin", "mag_bin"))) / v.std(("sel_bin", "mag_bin"))
-    t = xr.Dataset({"s": z(s), "m": z(m), "deficit": r.rank_deficit, "probe": r.probe_accuracy}).to_dataframe().reset_index()
-    return t.dropna(subset=["s", "m", "deficit"])[["layer", "class", "sel_bin", "mag_bin", "s", "m", "deficit", "probe"]]
+    t = xr.Dataset({"s": z(s), "m": z(m), "deficit": r.rank_deficit,
+                    "probe": r.probe_accuracy}).to_dataframe().reset_index()
+    return t.dropna(subset=["s", "m", "deficit"])[["layer", "class", "sel_bin", "mag_bin", "s", "m", "deficit",
+                                                   "probe"]]
 
 def _ols(X:np.ndarray, y:np.ndarray)->dict:
     "OLS fit with R², Gaussian log-likelihood and AIC."
@@ -85,7 +88,8 @@ def top_cell_shares(results:xr.Dataset, # from `run_study`
             v = r[measure].sel(layer=layers).transpose("layer", "class", "sel_bin", "mag_bin").values
             for l, a in [*zip(layers, v), ("all layers", np.nanmean(v, 0))]:
                 sh = _top_share(a)
-                rows += [dict(network=str(n), layer=str(l), measure=measure, sel_bin=i, mag_bin=j, share=float(sh[i, j]))
+                rows += [dict(network=str(n), layer=str(l), measure=measure, sel_bin=i, mag_bin=j,
+                              share=float(sh[i, j]))
                          for i in range(sh.shape[0]) for j in range(sh.shape[1])]
     return pd.DataFrame(rows)
 
@@ -106,17 +110,21 @@ def regression_coefficients(results:xr.Dataset, # from `run_study`
                            )->pd.DataFrame:
     "One row per (model, term): coefficient, standard error, interval and p-value of the deficit regressions."
     t = cell_table(results, network)
-    if len(t) < 5: raise GridablateError(f"{network} has {len(t)} cells with a deficit: a regression needs at least 5; run a larger study")
+    if len(t) < 5:
+        raise GridablateError(f"{network} has {len(t)} cells with a deficit: a regression needs at least 5; "
+                              "run a larger study")
     s, m, y, one = t.s.values, t.m.values, t.deficit.values, np.ones(len(t))
-    designs = {"selectivity": (np.c_[one, s], ["intercept", "s"]), "selectivity + magnitude": (np.c_[one, s, m], ["intercept", "s", "m"]),
+    designs = {"selectivity": (np.c_[one, s], ["intercept", "s"]),
+               "selectivity + magnitude": (np.c_[one, s, m], ["intercept", "s", "m"]),
                "selectivity × magnitude": (np.c_[one, s, m, s * m], ["intercept", "s", "m", "s·m"])}
     return pd.concat([_ols_se(X, y, level).assign(model=k, term=names) for k, (X, names) in designs.items()],
                      ignore_index=True)[["model", "term", "coef", "se", "low", "high", "p"]]
 
 # %% ../nbs/87_stats.ipynb
 def _need(results:xr.Dataset, var:str):
-    if var not in results: raise GridablateError(f"the results have no {var!r}: they come from an older gridablate; rerun the study "
-                                                 "into a new folder" + (" with n_null > 0" if var == "null_deficit" else ""))
+    if var not in results:
+        raise GridablateError(f"the results have no {var!r}: they come from an older gridablate; rerun the study "
+                              "into a new folder" + (" with n_null > 0" if var == "null_deficit" else ""))
 
 def bootstrap_deficits(results:xr.Dataset, # from `run_study`
                        network:str, # which network
@@ -131,7 +139,7 @@ def bootstrap_deficits(results:xr.Dataset, # from `run_study`
     for l in range(L):
         for c in range(C):
             v = x[l, c].reshape(R * K, S)
-            v = v[:, np.isfinite(v).all(0)]                                         # this class's images (padding is NaN)
+            v = v[:, np.isfinite(v).all(0)]                                     # this class's images (padding is NaN)
             if not v.shape[1]: continue
             n = v.shape[1]
             counts = np.random.default_rng([seed, l, c]).multinomial(n, np.full(n, 1 / n), n_boot)   # (n_boot, images)
@@ -152,7 +160,8 @@ def probe_deficit_correlation(results:xr.Dataset, # from `run_study`
                               interval:str="se", # 'se', 'basic' or 'percentile' (see above)
                              )->pd.DataFrame:
     "Per network: Spearman's rho between probe accuracy and rank deficit across cells, with a bootstrap interval."
-    if interval not in ("se", "basic", "percentile"): raise GridablateError(f"unknown interval {interval!r}: use 'se', 'basic' or 'percentile'")
+    if interval not in ("se", "basic", "percentile"):
+        raise GridablateError(f"unknown interval {interval!r}: use 'se', 'basic' or 'percentile'")
     z = lambda r: np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))
     rows = []
     for n in results.network.values:
@@ -172,8 +181,8 @@ def probe_deficit_correlation(results:xr.Dataset, # from `run_study`
             if interval == "percentile": lo, hi = q
             elif interval == "basic": lo, hi = np.tanh(2 * z(rho) - z(q[::-1]))
             else: lo, hi = np.tanh(z(rho) + sps.norm.ppf(.5 + level / 2) * np.nanstd(z(boot)) * np.array([-1, 1]))
-        rows.append(dict(network=str(n), rho=rho, rho_low=float(lo), rho_high=float(hi), rho_boot_mean=float(mean), noise_share=float(noise),
-                         n_cells=int(ok.sum()), n_boot=n_boot))
+        rows.append(dict(network=str(n), rho=rho, rho_low=float(lo), rho_high=float(hi), rho_boot_mean=float(mean),
+                         noise_share=float(noise), n_cells=int(ok.sum()), n_boot=n_boot))
     return pd.DataFrame(rows)
 
 # %% ../nbs/87_stats.ipynb
@@ -202,7 +211,8 @@ def null_table(results:xr.Dataset, # from `run_study` with `n_null` > 0
         r = results.sel(network=n)
         obs = r.rank_deficit.transpose(*dims).values[..., None]
         null = r.null_deficit.transpose(*dims, "draw").values
-        t = r.rank_deficit.transpose(*dims).to_dataframe(name="deficit").reset_index()[["layer", "class", "sel_bin", "mag_bin", "deficit"]]
+        t = (r.rank_deficit.transpose(*dims).to_dataframe(name="deficit")
+             .reset_index()[["layer", "class", "sel_bin", "mag_bin", "deficit"]])
         k = null.shape[-1]
         t["null_mean"] = null.mean(-1).ravel()
         t["percentile"] = (100 * ((null < obs).sum(-1) + .5 * (null == obs).sum(-1)) / k).ravel()
@@ -212,7 +222,8 @@ def null_table(results:xr.Dataset, # from `run_study` with `n_null` > 0
         t["p_adj"] = adjust_p(t.p.values, method)
         t["beats_null"] = t.p_adj < alpha
         parts.append(t.assign(network=str(n)))
-    cols = ["network", "layer", "class", "sel_bin", "mag_bin", "deficit", "null_mean", "percentile", "p", "p_adj", "above_all", "beats_null"]
+    cols = ["network", "layer", "class", "sel_bin", "mag_bin", "deficit", "null_mean", "percentile", "p", "p_adj",
+            "above_all", "beats_null"]
     return pd.concat(parts, ignore_index=True)[cols]
 
 def null_counts(results:xr.Dataset, # from `run_study` with `n_null` > 0
@@ -221,7 +232,8 @@ def null_counts(results:xr.Dataset, # from `run_study` with `n_null` > 0
                )->pd.DataFrame:
     "Per network: cells tested, cells above all their null draws, and cells that beat the null after correction."
     t = null_table(results, alpha, method)
-    out = t.groupby("network", sort=False).agg(n_cells=("p", "size"), n_above_all=("above_all", "sum"), n_beats_null=("beats_null", "sum"))
+    out = t.groupby("network", sort=False).agg(n_cells=("p", "size"), n_above_all=("above_all", "sum"),
+                                               n_beats_null=("beats_null", "sum"))
     out["n_draws"] = results.sizes["draw"]; out["correction"] = method
     return out.reset_index()
 
@@ -312,7 +324,8 @@ def claim_cell_null(results:xr.Dataset, # from `run_study` with `n_null` > 0
         null = r.null_deficit.transpose("layer", "class", "draw").values
         shift = (np.arange(null.shape[-1])[None, :] + np.arange(null.shape[1])[:, None]) % null.shape[-1]
         null = np.take_along_axis(null, np.broadcast_to(shift, null.shape), -1)   # class c: group (j + c) mod n
-        groups = [("all layers", slice(None))] if level == "network" else [(str(l), [k]) for k, l in enumerate(r.layer.values)]
+        groups = ([("all layers", slice(None))] if level == "network"
+                  else [(str(l), [k]) for k, l in enumerate(r.layer.values)])
         for name, sel in groups:
             o, d = np.nanmean(obs[sel]), np.nanmean(null[sel].reshape(-1, null.shape[-1]), 0)
             d = d[np.isfinite(d)]

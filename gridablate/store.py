@@ -79,8 +79,8 @@ def write(ds:xr.Dataset, # what to store
         for p in (path.with_name(path.name + ".partial"), seal.with_name(seal.name + ".partial")):
             if p.is_dir(): import shutil; shutil.rmtree(p, ignore_errors=True)
             else: p.unlink(missing_ok=True)
-        raise GridablateError(f"out of disk space while writing {path}: free some space and run the same command again; "
-                              "everything finished before this piece is kept and will be reused") from None
+        raise GridablateError(f"out of disk space while writing {path}: free some space and run the same command "
+                              "again; everything finished before this piece is kept and will be reused") from None
     return path
 
 def read(path, # a store written by `write`
@@ -105,7 +105,8 @@ def damaged(out, # a study's output folder
 class StalePieceWarning(UserWarning):
     "Finished pieces that were not reused: damaged, or made from other inputs. They are recomputed."
 
-_WHAT = {"study": "study settings", "gridablate_version": "gridablate version", "images": "images", "weights": "weights"}
+_WHAT = {"study": "study settings", "gridablate_version": "gridablate version", "images": "images",
+         "weights": "weights"}
 
 def _short(v)->str: return str(v)[:12] + "…" if isinstance(v, str) and len(v) > 16 else str(v)
 
@@ -150,5 +151,6 @@ class Pieces:
             changes = "; ".join(f"{_WHAT.get(k, k)} {_short(old[k])} → {_short(self.expect[k])}"
                                 for k in diff if k != "study") or "study settings changed"
             warnings.warn(f"{self.name}: {n} finished piece{'s' * (n > 1)} made from other "
-                          f"{' and '.join(_WHAT.get(k, k) for k in diff)} ({changes}): recomputed", StalePieceWarning, stacklevel=2)
+                          f"{' and '.join(_WHAT.get(k, k) for k in diff)} ({changes}): recomputed", StalePieceWarning,
+                          stacklevel=2)
         self.stale = {}

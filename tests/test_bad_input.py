@@ -15,7 +15,7 @@ class Net(nn.Module):
         self.feat, self.head = nn.ReLU(), nn.Linear(16, len(CLASSES))
     def forward(self, x):
         h = self.conv(x)
-        if self.mode == "nan": h = h + torch.log(-x.mean((1, 2, 3)).abs() - 1)[:, None, None, None]   # NaN for every image
+        if self.mode == "nan": h = h + torch.log(-x.mean((1, 2, 3)).abs() - 1)[:, None, None, None]  # all images NaN
         if self.mode == "dead": h = h * 0
         return self.head(self.feat(h).mean((2, 3)))
 
@@ -43,9 +43,12 @@ def test_from_reruns_a_stored_study(tmp_path):
             "--no_check", "--companions", "none", "--n_null", "2"]
     first = subprocess.run([exe, "run", *args, "--out", str(tmp_path / "a")], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
-    again = subprocess.run([exe, "run", "--from", str(tmp_path / "a"), "--out", str(tmp_path / "b")], capture_output=True, text=True)
+    again = subprocess.run([exe, "run", "--from", str(tmp_path / "a"), "--out", str(tmp_path / "b")],
+                           capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "every variable identical" in again.stdout, again.stdout
-    xr.testing.assert_identical(xr.open_zarr(tmp_path / "a" / "results.zarr").load(), xr.open_zarr(tmp_path / "b" / "results.zarr").load())
-    same = subprocess.run([exe, "run", "--from", str(tmp_path / "a"), "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "a" / "results.zarr").load(),
+                                xr.open_zarr(tmp_path / "b" / "results.zarr").load())
+    same = subprocess.run([exe, "run", "--from", str(tmp_path / "a"), "--out", str(tmp_path / "a")],
+                          capture_output=True, text=True)
     assert same.returncode == 2 and "new folder" in same.stderr and "Traceback" not in same.stderr

@@ -42,7 +42,8 @@ def test_run_writes_the_zoo_check_and_the_results(tmp_path):
 def test_unknown_layer_and_source_exit_2(tmp_path):
     r = gridablate("run", "--networks", "tiny_alexnet", "--layers", "conv9", "--out", str(tmp_path))
     assert r.returncode == 2 and "Unknown layers conv9" in r.stderr and "dense1" in r.stderr
-    r = gridablate("run", "--networks", "tiny_alexnet", "--source", "imagenet:/no/such/folder", "--no_check", "--out", str(tmp_path / "x"))
+    r = gridablate("run", "--networks", "tiny_alexnet", "--source", "imagenet:/no/such/folder", "--no_check",
+                   "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "/no/such/folder" in r.stderr and "Traceback" not in r.stderr
 
 def test_images_of_other_classes_than_the_network_are_refused(tmp_path):

@@ -27,23 +27,28 @@ def folder(tmp_path_factory):
     for c, mode in (("cat", "RGB"), ("dog", "L")):
         (root / c).mkdir()
         for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (7 + 13 * i, 5 + 9 * i, 3) if mode == "RGB" else (9 + i, 31), np.uint8)).save(root / c / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, (7 + 13 * i, 5 + 9 * i, 3) if mode == "RGB" else (9 + i, 31),
+                                         np.uint8)).save(root / c / f"{i}.png")
         (root / c / "notes.txt").write_text("not an image")
     (root / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     return root
 
 # Every case: valid, cheap arguments with exactly one field broken.
-BASE = dict(networks="tiny_alexnet", classes="0,1", n_per_class=10, layers="dense2", no_check=None, companions="none", n_null="0")
+BASE = dict(networks="tiny_alexnet", classes="0,1", n_per_class=10, layers="dense2", no_check=None, companions="none",
+            n_null="0")
 BAD = {
-    "networks": st.sampled_from(["", ",", "alexnett", "tiny_alexnet,tiny_alexnet", "TINY_ALEXNET", "tiny_alexnet,nope", " "]),
+    "networks": st.sampled_from(["", ",", "alexnett", "tiny_alexnet,tiny_alexnet", "TINY_ALEXNET", "tiny_alexnet,nope",
+                                 " "]),
     "layers": st.sampled_from(["", ",", "conv9", "dense2,dense2", "features.3", "dense2,nope"]),
     "n_per_class": st.one_of(st.integers(-10**6, 4).map(str), st.sampled_from(["five", "1e3", "", "5.5", "nan"])),
     "classes": st.sampled_from(["", ",", "0,0", "0", "99,0", "-1,0", "circle striped,0", "0,unicorn", "0,1,1"]),
-    "rows": st.one_of(st.integers(-5, 0).map(str), st.integers(33, 500).map(str), st.sampled_from(["x", "2.5"])),   # 33 x 4 > 128 units
+    "rows": st.one_of(st.integers(-5, 0).map(str), st.integers(33, 500).map(str),
+                      st.sampled_from(["x", "2.5"])),   # 33 x 4 > 128 units
     "cols": st.one_of(st.integers(-5, 0).map(str), st.integers(33, 500).map(str)),
     "seed": st.sampled_from(["-1", "x", "1.5", str(2**80)]),
     "weights": st.sampled_from(["nope", "/nonexistent/weights.safetensors", "imagenet", ""]),
-    "source": st.sampled_from(["nope", "folder:/nonexistent", "imagenet:/nonexistent", "imagenette:/nonexistent", "folder:", "world:x"]),
+    "source": st.sampled_from(["nope", "folder:/nonexistent", "imagenet:/nonexistent", "imagenette:/nonexistent",
+                               "folder:", "world:x"]),
     "device": st.sampled_from(["cuda", "cuda:3", "tpu", "gpu", ""]),
     "companions": st.sampled_from(["tiny_vgg", "", ",", "alexnet"]),
     "n_null": st.sampled_from(["-1", "x", "0.5"]),
@@ -68,8 +73,8 @@ def test_malformed_run_arguments_exit_2_without_traceback(tmp_path_factory, fiel
 
 def test_bad_folder_sources(folder, tmp_path):
     "More images than a class has, and a folder of odd images and non-image files."
-    code, _, err = gridablate("run", "--networks", "tiny_alexnet", "--source", f"folder:{folder}", "--n_per_class", "50",
-                              "--out", tmp_path / "a")
+    code, _, err = gridablate("run", "--networks", "tiny_alexnet", "--source", f"folder:{folder}",
+                              "--n_per_class", "50", "--out", tmp_path / "a")
     assert code == 2 and "Traceback" not in err, err
     TRIED.append(("source", "folder with too few images"))
 

@@ -6,8 +6,9 @@ from gridablate.concepts import cell_correlations
 
 def test_study_with_companions(tmp_path):
     torch.set_num_threads(1)
-    study = Study(networks=("tiny_alexnet", "tiny_vgg"), classes=(0, 5), n_per_class=10, layers=("conv1", "conv5", "dense1"),
-                  rows=2, cols=2, companions=("tiny_alexnet",), companion_images=6, fv_steps=4)
+    study = Study(networks=("tiny_alexnet", "tiny_vgg"), classes=(0, 5), n_per_class=10,
+                  layers=("conv1", "conv5", "dense1"), rows=2, cols=2, companions=("tiny_alexnet",),
+                  companion_images=6, fv_steps=4)
     res = run_study(study, tmp_path, progress=False)
     for v in ("concept_iou", "concept_explained", "fv_similarity", "fv_pass_rate"):
         assert res[v].dims == ("network", "layer", "class", "sel_bin", "mag_bin") and res[v].attrs["description"]
@@ -31,6 +32,7 @@ def test_cli_companions_must_be_study_networks(tmp_path):
     import subprocess, sys
     from pathlib import Path
     exe = str(Path(sys.executable).parent / "gridablate")
-    r = subprocess.run([exe, "run", "--networks", "tiny_vgg", "--companions", "tiny_alexnet", "--out", str(tmp_path), "--no_check"],
+    r = subprocess.run([exe, "run", "--networks", "tiny_vgg", "--companions", "tiny_alexnet", "--out", str(tmp_path),
+                        "--no_check"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "companion networks" in r.stderr and "Traceback" not in r.stderr

@@ -61,11 +61,13 @@ def cifar(tmp_path_factory):
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d): m.running_mean.uniform_(-.1, .1); m.running_var.uniform_(.5, 2)
-    torch.save({"state_dict": {"module." + k: v for k, v in net.state_dict().items()}, "best_prec1": 91.25}, d / "resnet8.th")
+    torch.save({"state_dict": {"module." + k: v for k, v in net.state_dict().items()}, "best_prec1": 91.25},
+               d / "resnet8.th")
     rng = np.random.default_rng(0)
     for c in ("cat", "dog", "ship"):
         (d / "images" / c).mkdir(parents=True)
-        for i in range(10): Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / "images" / c / f"{i}.png")
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / "images" / c / f"{i}.png")
     return d
 
 ARGS = ["--n_per_class", "10", "--no_check", "--companions", "none", "--n_null", "3", "--rows", "2", "--cols", "2"]
@@ -107,7 +109,8 @@ def test_larger_images_are_refused_for_a_network_that_takes_them_as_they_are(cif
         for i in range(10): Image.new("RGB", (40, 36)).save(big / c / f"{i}.png")
     r = gridablate("--networks", f"{cifar}/models.py:build", "--source", f"folder:{big}", *ARGS,
                    "--out", tmp_path / "out")
-    assert r.returncode == 2 and "is 40×36 pixels, but the network takes 32×32 images as they are" in r.stderr, r.stderr
+    assert r.returncode == 2 and "is 40×36 pixels, but the network takes 32×32 images as they are" in r.stderr, \
+        r.stderr
     assert "Traceback" not in r.stderr
 
 def test_a_replaced_weight_file_is_noticed(cifar, tmp_path):
@@ -115,7 +118,8 @@ def test_a_replaced_weight_file_is_noticed(cifar, tmp_path):
     from gridablate.networks import load_network
     w = tmp_path / "vgg.safetensors"
     save_file(load_network("tiny_vgg").module.state_dict(), w)
-    cmd = ["--networks", "tiny_vgg", "--classes", "0,1", "--layers", "block2", "--weights", w, *ARGS, "--out", tmp_path / "o"]
+    cmd = ["--networks", "tiny_vgg", "--classes", "0,1", "--layers", "block2", "--weights", w, *ARGS,
+           "--out", tmp_path / "o"]
     assert gridablate(*cmd).returncode == 0
     save_file(load_network("tiny_vgg", "random").module.state_dict(), w)
     r = gridablate(*cmd)
@@ -124,7 +128,8 @@ def test_a_replaced_weight_file_is_noticed(cifar, tmp_path):
     from gridablate.activations import load
     fresh = gridablate(*cmd[:-1], tmp_path / "fresh")
     assert fresh.returncode == 0
-    xr.testing.assert_identical(load(tmp_path / "o" / "results.zarr").drop_attrs(), load(tmp_path / "fresh" / "results.zarr").drop_attrs())
+    xr.testing.assert_identical(load(tmp_path / "o" / "results.zarr").drop_attrs(),
+                                load(tmp_path / "fresh" / "results.zarr").drop_attrs())
 
 WORLD_NET = '''
 import torch, torch.nn as nn
@@ -132,21 +137,22 @@ from gridablate.networks import wrap_model
 from gridablate.world import CLASSES
 def build(name="mine"):
     torch.manual_seed(1)
-    m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                      nn.Linear(32, 24))
+    m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(32, 24))
     return wrap_model(m, {"conv1": "1", "conv2": "3"}, CLASSES, input_size=32, name=name)
 def twin(): return build("twin")
 '''
 
 def test_mixed_study_killed_and_resumed_equals_an_uninterrupted_run(tmp_path):
     (tmp_path / "world_net.py").write_text(WORLD_NET)
-    cmd = ["--networks", f"tiny_vgg,{tmp_path}/world_net.py:build", "--classes", "0,1,2,3,4,5", "--layers", "block2,block3,conv2",
-           *ARGS]
+    cmd = ["--networks", f"tiny_vgg,{tmp_path}/world_net.py:build", "--classes", "0,1,2,3,4,5",
+           "--layers", "block2,block3,conv2", *ARGS]
     ref = gridablate(*cmd, "--out", tmp_path / "ref")
     assert ref.returncode == 0, ref.stderr
     total = len(list((tmp_path / "ref").glob("units/*/*/*.nc")))
     out = tmp_path / "killed"
-    p = subprocess.Popen([EXE, "run", *map(str, cmd), "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([EXE, "run", *map(str, cmd), "--out", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, done = time.time() + 120, 0
     while time.time() < deadline and p.poll() is None:
         done = len(list(out.glob("units/*/*/*.nc.sha256")))
@@ -162,8 +168,8 @@ def test_mixed_study_killed_and_resumed_equals_an_uninterrupted_run(tmp_path):
 def test_equally_wide_layers_of_the_same_name_get_different_null_groups(tmp_path):
     (tmp_path / "twins.py").write_text(WORLD_NET)
     from gridablate.study import Study, run_study
-    res = run_study(Study(networks=(f"{tmp_path}/twins.py:build", f"{tmp_path}/twins.py:twin"), classes=(0, 1, 2), n_per_class=10,
-                          layers=("conv2",), n_null=4, companions=()), tmp_path / "o", progress=False)
+    res = run_study(Study(networks=(f"{tmp_path}/twins.py:build", f"{tmp_path}/twins.py:twin"), classes=(0, 1, 2),
+                          n_per_class=10, layers=("conv2",), n_null=4, companions=()), tmp_path / "o", progress=False)
     a, b = (res.sel(network=n, layer="conv2") for n in ("mine", "twin"))
     np.testing.assert_array_equal(a.rank_deficit.values, b.rank_deficit.values)  # the same weights: the same cells
     assert not np.array_equal(a.null_deficit.values, b.null_deficit.values)       # but their own random groups

@@ -26,15 +26,16 @@ def test_wnids_shipped_and_standard():
     assert list(IMAGENET_WNIDS) == sorted(IMAGENET_WNIDS)
     assert list(IMAGENET_CLASSES) == torchvision.models.AlexNet_Weights.IMAGENET1K_V1.meta['categories']
     for k, wnid, name in [(13, 'n01534433', 'junco'), (109, 'n01917289', 'brain coral'),
-                          (453, 'n02870880', 'bookcase'), (0, 'n01440764', 'tench'), (999, 'n15075141', 'toilet tissue')]:
+                          (453, 'n02870880', 'bookcase'), (0, 'n01440764', 'tench'),
+                          (999, 'n15075141', 'toilet tissue')]:
         assert (IMAGENET_WNIDS[k], IMAGENET_CLASSES[k]) == (wnid, name)
 
 
 # The paper's 50 classes as the method page names them, in the authors' order (their alexnet_ablation.py)
 METHOD_NAMES_50 = """schooner, brain coral, junco, snail, grey whale, Siberian husky, electric fan, bookcase,
-    fountain pen, toaster, balance beam, school bus, chainlink fence, chime, coyote, aircraft carrier, bubble, jellyfish, marmoset,
-    wall clock, water snake, Welsh springer spaniel, Arctic fox, football helmet, slug, potpie, Pomeranian,
-    Indian cobra, beach wagon, Italian greyhound, European fire salamander, chimpanzee, typewriter keyboard,
+    fountain pen, toaster, balance beam, school bus, chainlink fence, chime, coyote, aircraft carrier, bubble,
+    jellyfish, marmoset, wall clock, water snake, Welsh springer spaniel, Arctic fox, football helmet, slug, potpie,
+    Pomeranian, Indian cobra, beach wagon, Italian greyhound, European fire salamander, chimpanzee, typewriter keyboard,
     black and gold garden spider, tick, toy terrier, switch, lighter, guillotine, otterhound, boxer, hook, jersey,
     soap dispenser, umbrella, tiger beetle, cash machine, eel, Blenheim spaniel, clumber"""
 
@@ -319,9 +320,10 @@ def test_imagenette_download_verify_load(server, tmp_path):
     assert download_imagenette(dest, url=base + 'imagenette2-160.tgz', md5=md5) == folder and len(hits) == 2
     ds = imagenette(folder, n_per_class=4, size=SIZE)
     assert ds.class_ids == [0, 217, 491] and ds.targets == [0] * 4 + [217] * 4 + [491] * 4
-    assert all(p.parent.name == IMAGENET_WNIDS[t] and p.parent.parent.name == 'val' for p, t in zip(ds.paths, ds.targets))
+    assert all(p.parent.name == IMAGENET_WNIDS[t] and p.parent.parent.name == 'val'
+               for p, t in zip(ds.paths, ds.targets))
     assert ds[0][0].shape == (3, SIZE, SIZE)
-    tr = imagenette(dest, split='train', classes=['tench'], n_per_class=2, size=SIZE)   # the folder holding it works too
+    tr = imagenette(dest, split='train', classes=['tench'], n_per_class=2, size=SIZE)  # the folder holding it works too
     assert tr.targets == [0, 0] and all(p.parent.parent.name == 'train' for p in tr.paths)
     import shutil; shutil.rmtree(folder)                      # verified archive still there: extract, no download
     assert download_imagenette(dest, url=base + 'imagenette2-160.tgz', md5=md5) == folder and len(hits) == 2

@@ -22,12 +22,14 @@ def cluster(tmp_path_factory):
     d = tmp_path_factory.mktemp("cluster"); f = d / "scheduler.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     logs = [open(d / f"{n}.log", "w") for n in ("scheduler", "wA", "wB")]
-    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(f)],
+    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(f)],
                               env=env, stdout=logs[0], stderr=subprocess.STDOUT)]
     deadline = time.time() + 60
     while not f.exists() and time.time() < deadline: time.sleep(.1)
-    procs += [subprocess.Popen([DASK, "worker", "--scheduler-file", str(f), "--nworkers", "1", "--nthreads", "1", "--no-nanny",
-                                "--no-dashboard", "--name", n, "--host", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    procs += [subprocess.Popen([DASK, "worker", "--scheduler-file", str(f), "--nworkers", "1", "--nthreads", "1",
+                                "--no-nanny", "--no-dashboard", "--name", n, "--host", "127.0.0.1"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
               for n, log in zip(("wA", "wB"), logs[1:])]
     from distributed import Client
     client = Client(scheduler_file=str(f), timeout=60)
@@ -44,7 +46,8 @@ def test_distributed_equals_single_process_and_uses_both_workers(cluster, refere
     res = run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address, progress=False)
     xr.testing.assert_identical(res, reference)                                   # every variable and attribute
     log = json.loads((tmp_path / "distributed.json").read_text())
-    assert sorted(r["path"] for r in log) == sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("units/*/*/*.nc"))
+    assert sorted(r["path"] for r in log) == sorted(str(p.relative_to(tmp_path))
+                                                    for p in tmp_path.glob("units/*/*/*.nc"))
     assert len(log) == N_UNITS
     names = _names(client)
     by = {names[r["worker"]] for r in log}
@@ -57,7 +60,8 @@ def test_distributed_equals_single_process_and_uses_both_workers(cluster, refere
 def test_cuda_device_passes_through(cluster, reference, tmp_path):
     client, _ = cluster
     res = run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address, device="cuda", progress=False)
-    xr.testing.assert_allclose(res.probe_accuracy, reference.probe_accuracy)      # GPU arithmetic may differ in the last bits
+    # GPU arithmetic may differ in the last bits
+    xr.testing.assert_allclose(res.probe_accuracy, reference.probe_accuracy)
     assert len(json.loads((tmp_path / "distributed.json").read_text())) == N_UNITS
 
 def test_worker_killed_mid_study_still_completes(cluster, reference, tmp_path):
@@ -65,7 +69,8 @@ def test_worker_killed_mid_study_still_completes(cluster, reference, tmp_path):
     box, addr = {}, {n: a for a, n in _names(client).items()}["wB"]
     count = lambda: client.run(lambda dask_worker: dask_worker.state.executed_count, workers=[addr])[addr]
     before = count()                                                              # the worker may have run units before
-    t = threading.Thread(target=lambda: box.update(res=run_distributed(STUDY, tmp_path, scheduler=client.scheduler.address,
+    t = threading.Thread(target=lambda: box.update(res=run_distributed(STUDY, tmp_path,
+                                                                       scheduler=client.scheduler.address,
                                                                        progress=False)))
     t.start()
     deadline, killed_at = time.time() + 90, None
@@ -77,7 +82,8 @@ def test_worker_killed_mid_study_still_completes(cluster, reference, tmp_path):
     t.join(120)
     assert killed_at is not None and killed_at < N_UNITS, killed_at               # killed mid-study
     xr.testing.assert_identical(box["res"], reference)
-    assert {r["worker"] for r in json.loads((tmp_path / "distributed.json").read_text())} <= set(_names(client)) | {addr}
+    assert ({r["worker"] for r in json.loads((tmp_path / "distributed.json").read_text())}
+            <= set(_names(client)) | {addr})
 
 def test_custom_networks_on_the_cluster(cluster, tmp_path):
     "A network given by spec (the workers build it from the same file) and one given as an object (sent pickled)."
@@ -85,14 +91,18 @@ def test_custom_networks_on_the_cluster(cluster, tmp_path):
     from gridablate.networks import wrap_model
     from gridablate.world import CLASSES
     (tmp_path / "world_net.py").write_text(
-        "import torch, torch.nn as nn\nfrom gridablate.networks import wrap_model\nfrom gridablate.world import CLASSES\n"
+        "import torch, torch.nn as nn\nfrom gridablate.networks import wrap_model\n"
+        "from gridablate.world import CLASSES\n"
         "def build():\n    torch.manual_seed(1)\n"
-        "    m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 24))\n"
+        "    m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), "
+        "nn.Linear(16, 24))\n"
         "    return wrap_model(m, {'conv': '1'}, CLASSES, input_size=32, name='from_file')\n")
     torch.manual_seed(2)
-    obj = wrap_model(nn.Sequential(nn.Conv2d(3, 20, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(20, 24)),
+    obj = wrap_model(nn.Sequential(nn.Conv2d(3, 20, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                   nn.Linear(20, 24)),
                      {"conv": "1"}, CLASSES, input_size=32, name="object")
-    study = Study(networks=(f"{tmp_path}/world_net.py:build", obj), classes=(0, 5, 13), n_per_class=10, n_null=2, companions=())
+    study = Study(networks=(f"{tmp_path}/world_net.py:build", obj), classes=(0, 5, 13), n_per_class=10, n_null=2,
+                  companions=())
     client, _ = cluster
     res = run_distributed(study, tmp_path / "dist", scheduler=client.scheduler.address, progress=False)
     assert len(json.loads((tmp_path / "dist" / "distributed.json").read_text())) == 2 * 3

@@ -15,7 +15,8 @@ def calls(name:str)->list:
             if isinstance(node, ast.Call):
                 fn = node.func
                 called = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
-                if called == name: found.append((f.name, node.lineno, {k.arg: ast.unparse(k.value) for k in node.keywords}))
+                if called == name:
+                    found.append((f.name, node.lineno, {k.arg: ast.unparse(k.value) for k in node.keywords}))
     return found
 
 def test_weights_load_only_as_tensors():
@@ -27,8 +28,10 @@ def test_no_pickle_reads_and_no_shell():
     for name in ("loads", "Unpickler"):
         assert not [c for c in calls(name) if "pickle" in c[0]], name
     src = {f.name: f.read_text() for f in PKG.glob("*.py")}
-    assert not [n for n, s in src.items() if "pickle.load" in s or "os.system(" in s or "shell=True" in s or "os.popen(" in s]
-    assert not calls("read_pickle") and not calls("open_dataset") or all(c[2].get("engine") for c in calls("open_dataset"))
+    assert not [n for n, s in src.items()
+                if "pickle.load" in s or "os.system(" in s or "shell=True" in s or "os.popen(" in s]
+    assert (not calls("read_pickle") and not calls("open_dataset")
+            or all(c[2].get("engine") for c in calls("open_dataset")))
 
 def test_hostile_class_names_reach_no_shell(tmp_path):
     "Class folders named like shell commands are just names: the study runs and nothing is executed."
@@ -44,6 +47,8 @@ def test_hostile_class_names_reach_no_shell(tmp_path):
     assert sorted(ds.classes) == sorted(names)
     exe = str(Path(sys.executable).parent / "gridablate")
     r = subprocess.run([exe, "run", "--networks", "tiny_alexnet", "--source", f"folder:{root}", "--n_per_class", "6",
-                        "--layers", "dense2", "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path)
+                        "--layers", "dense2", "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, cwd=tmp_path)
     assert not marker.exists()
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr     # the folder's classes are not the tiny nets' outputs
+    # the folder's classes are not the tiny nets' outputs
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

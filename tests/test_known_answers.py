@@ -14,7 +14,8 @@ class Flat(Dataset):
     def __init__(self, n=20, seed=0):
         g = torch.Generator().manual_seed(seed)
         self.targets = [k for k in range(4) for _ in range(n)]
-        self.x = (COLOURS[self.targets][:, :, None, None] + .05 * torch.randn(len(self.targets), 3, 8, 8, generator=g)).clamp(0, 1)
+        self.x = (COLOURS[self.targets][:, :, None, None]
+                  + .05 * torch.randn(len(self.targets), 3, 8, 8, generator=g)).clamp(0, 1)
         self.classes, self.class_ids = ["red", "green", "blue", "cyan"], [0, 1, 2, 3]
     def __len__(self): return len(self.targets)
     def __getitem__(self, i): return self.x[i], self.targets[i]
@@ -57,13 +58,16 @@ def test_decodable_but_unused_units_have_no_deficit():
 def test_ablating_dead_units_changes_nothing():
     u = red_unit(dead=8)
     dead_cells = {(int(s), int(m)) for s, m in zip(u.unit_sel_bin.values[:8], u.unit_mag_bin.values[:8])}
-    full_dead = [c for c in dead_cells if set(np.flatnonzero((u.unit_sel_bin.values == c[0]) & (u.unit_mag_bin.values == c[1]))) <= set(range(8))]
+    full_dead = [c for c in dead_cells
+                 if set(np.flatnonzero((u.unit_sel_bin.values == c[0]) & (u.unit_mag_bin.values == c[1])))
+                 <= set(range(8))]
     assert full_dead, "the dead units should fill at least one cell of their own"
     for s, m in full_dead:
         assert u.rank_deficit.values[s, m] == 0 and u.offtarget_deficit.values[s, m] == 0
 
 @settings(max_examples=200, deadline=None)
-@given(rows=st.integers(1, 6), cols=st.integers(1, 6), extra=st.integers(0, 200), levels=st.integers(1, 50), seed=st.integers(0, 2**32 - 1))
+@given(rows=st.integers(1, 6), cols=st.integers(1, 6), extra=st.integers(0, 200), levels=st.integers(1, 50),
+       seed=st.integers(0, 2**32 - 1))
 def test_grid_properties(rows, cols, extra, levels, seed):
     n = rows * cols + extra
     rng = np.random.default_rng(seed)
@@ -104,6 +108,6 @@ def test_an_ablation_that_ties_everything_is_harm():
 def test_engine_base_rank_equals_true_class_rank():
     net, ds = planted(), Flat(n=5)
     x, y = ds.x, torch.tensor(ds.targets)
-    engine = rank_deficits(net, x, y, "hidden", [[]], base_ranks=torch.zeros(len(y)))[0]   # unablated, through the engine
+    engine = rank_deficits(net, x, y, "hidden", [[]], base_ranks=torch.zeros(len(y)))[0]  # unablated, via the engine
     assert (engine == true_class_rank(logits_of(net, x), y).numpy()).all()
     assert (rank_deficits(net, x, y, "hidden", [[], [30, 31]])[0] == 0).all()

@@ -129,7 +129,8 @@ def test_mismatched_weights(tmp_path):
     sd['classifier.1.weight'], sd['classifier.1.bias'] = torch.zeros(10, 1280), torch.zeros(10)
     save_file(sd, tmp_path / 'ten.safetensors')
     with pytest.raises(WeightsMismatchError) as e: load_network('mobilenet_v2', weights=tmp_path / 'ten.safetensors')
-    assert '2 mis-shaped (e.g. ' in str(e.value) and 'classifier.1.weight (file (10, 1280), model (1000, 1280))' in str(e.value)
+    assert ('2 mis-shaped (e.g. ' in str(e.value)
+            and 'classifier.1.weight (file (10, 1280), model (1000, 1280))' in str(e.value))
 
 
 class Payload:
@@ -150,11 +151,13 @@ def test_malicious_pickle_refused(how, tmp_path):
     with pytest.raises(GridablateError) as e: load_network('alexnet', weights=path)
     assert not marker.exists()
     assert isinstance(e.value, UnsafeWeightsError)
-    assert 'not a plain weights file (Unsupported global' in str(e.value) and 'nothing in it was executed' in str(e.value)
+    assert ('not a plain weights file (Unsupported global' in str(e.value)
+            and 'nothing in it was executed' in str(e.value))
 
 
 def test_missing_file_and_unknown_names(tmp_path):
-    with pytest.raises(WeightsNotFoundError, match='no weight file at'): load_network('alexnet', weights=tmp_path / 'x.pth')
+    with pytest.raises(WeightsNotFoundError, match='no weight file at'):
+        load_network('alexnet', weights=tmp_path / 'x.pth')
     with pytest.raises(KeyError) as e: load_network('resnet50')
     assert "Did you mean 'resnet101'" in str(e.value) and all(n in str(e.value) for n in NETWORKS)
     net = load_network('mobilenet_v2', weights='random')
@@ -169,9 +172,12 @@ def test_wrap_model():
     assert net.layers == {'layer1.0': 'layer1.0', 'layer2.1': 'layer2.1', 'layer4.1': 'layer4.1'}
     assert net.name == 'custom' and net.weights_id == 'custom' and not net.module.training
     with pytest.raises(UnknownNameError, match="Did you mean 'layer2.1'"): wrap_model(m, ['layer2.l'], ['a', 'b', 'c'])
-    with pytest.raises(GridablateError, match='run more than once'): wrap_model(m, ['layer1.0.relu'], ['a', 'b', 'c'], input_size=32)
-    with pytest.raises(GridablateError, match='network order'): wrap_model(m, {'b': 'layer2.0', 'a': 'layer1.0'}, ['a', 'b', 'c'], input_size=32)
-    with pytest.raises(GridablateError, match='3 outputs|1 class names'): wrap_model(m, ['layer1.0'], ['a'], input_size=32)
+    with pytest.raises(GridablateError, match='run more than once'):
+        wrap_model(m, ['layer1.0.relu'], ['a', 'b', 'c'], input_size=32)
+    with pytest.raises(GridablateError, match='network order'):
+        wrap_model(m, {'b': 'layer2.0', 'a': 'layer1.0'}, ['a', 'b', 'c'], input_size=32)
+    with pytest.raises(GridablateError, match='3 outputs|1 class names'):
+        wrap_model(m, ['layer1.0'], ['a'], input_size=32)
     with pytest.raises(GridablateError, match='classes is empty'): wrap_model(m, ['layer1.0'], [])
 
 

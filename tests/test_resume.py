@@ -1,4 +1,4 @@
-"""A study killed at many moments and rerun gives results identical to an uninterrupted run; other studies are refused."""
+"""A study killed at many moments and rerun gives results identical to an uninterrupted run; others are refused."""
 import os, signal, subprocess, sys, time
 from pathlib import Path
 import xarray as xr
@@ -27,12 +27,13 @@ def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
     "SIGKILL at 20 moments (drawn times, and drawn numbers of finished units), then a final run: identical results."
     import multiprocessing as mp, random
     from gridablate.store import damaged
-    import gridablate.cli, gridablate.study                                  # imported here, so forked children start at once
-    args = ARGS + ["--n_null", "0"]                                          # 12 units of work, each quick
+    import gridablate.cli, gridablate.study                            # imported here, so forked children start at once
+    args = ARGS + ["--n_null", "0"]                                    # 12 units of work, each quick
     ref = subprocess.run([EXE, *args, "--out", str(tmp_path / "ref")], capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
     fork = mp.get_context("fork")
-    t0 = time.time(); p = fork.Process(target=_child, args=(args + ["--out", str(tmp_path / "timed")],)); p.start(); p.join()
+    t0 = time.time(); p = fork.Process(target=_child, args=(args + ["--out", str(tmp_path / "timed")],))
+    p.start(); p.join()
     total = time.time() - t0
     assert p.exitcode == 0
     print(f"an uninterrupted run takes {total:.1f} s")
@@ -48,10 +49,11 @@ def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
         if p.is_alive():
             os.kill(p.pid, signal.SIGKILL); p.join(); kills += 1
             moments.append((round(at, 2), len(list(out.glob("units/*/*/*.nc")))))
-            assert not (out / "results.zarr").exists() or "results.zarr" not in damaged(out), "a half-written store is visible"
+            assert not (out / "results.zarr").exists() or "results.zarr" not in damaged(out), \
+                "a half-written store is visible"
             continue
         assert p.exitcode == 0
-        out = tmp_path / f"killed{kills}"                                     # finished before the kill: start a fresh folder
+        out = tmp_path / f"killed{kills}"                               # finished before the kill: start a fresh folder
     print(f"{kills} kills at (seconds, units finished): {moments}")
     assert len({m[1] for m in moments}) >= 2 and max(m[1] for m in moments) > 0, moments   # before and amid the units
     for d in folders:

@@ -28,7 +28,7 @@ def z(v): return (v - v.mean((3, 4), keepdims=True)) / v.std((3, 4), keepdims=Tr
 
 def test_min_draws_and_the_floor():
     assert [min_draws(1), min_draws(16), min_draws(2688)] == [19, 319, 53759]
-    for m in (1, 7, 16, 24, 2688):                   # the floor of min_draws passes Holm's first step; one fewer does not
+    for m in (1, 7, 16, 24, 2688):     # the floor of min_draws passes Holm's first step; one fewer does not
         n = min_draws(m)
         assert m / (1 + n) <= .05 + 1e-12 and (n == 1 or m / n > .05)
 
@@ -59,12 +59,13 @@ def test_rejection_rate_is_nominal_under_the_null():
     assert abs(k / 2000 - .05) < 3 * np.sqrt(.05 * .95 / 2000)          # within 3 Monte Carlo standard errors
 
 def clustered(seed, n_classes=20, n_layers=2):
-    "Deficits with a slope on selectivity drawn per class around 0, a level per class, and noise: no relation on average."
+    "Deficits with a slope on selectivity drawn per class around 0, a level per class, and noise: no relation overall."
     rng = np.random.default_rng(seed)
     shape = (1, n_layers, n_classes, 4, 4)
     ds = results(np.zeros(shape), seed=seed)
     s = z((ds.sel_min + ds.sel_max).values / 2)
-    d = rng.normal(0, 1, (1, 1, n_classes, 1, 1)) * s + rng.normal(0, 1, (1, 1, n_classes, 1, 1)) + rng.normal(0, 1, shape)
+    d = (rng.normal(0, 1, (1, 1, n_classes, 1, 1)) * s + rng.normal(0, 1, (1, 1, n_classes, 1, 1))
+         + rng.normal(0, 1, shape))
     return ds.assign(rank_deficit=(DIMS, d))
 
 def test_class_bootstrap_covers_where_independent_cells_do_not():
@@ -88,8 +89,8 @@ def constructed(kind, n_classes=12, n_layers=3, seed=0, null=True, images=True):
         mean = np.zeros(shape); mean[..., 3, 3] = 10
     else: mean = rng.normal(0, 1, shape)
     img = mean[..., None] + rng.normal(0, .5, shape + (6,))
-    return results(img.mean(-1), images=img if images else None, null=rng.normal(0, .5, shape + (30,)) if null else None,
-                   seed=seed)
+    return results(img.mean(-1), images=img if images else None,
+                   null=rng.normal(0, .5, shape + (30,)) if null else None, seed=seed)
 
 def test_claims_known_verdicts():
     top = claims(constructed("top"), 300).set_index("claim")
@@ -121,7 +122,8 @@ def test_the_functions_summarise_calls_still_work():
 def test_c3_peak_layer_known_answers():
     rng = np.random.default_rng(3)
     shape = (1, 3, 10, 4, 4)
-    mean = np.zeros(shape); mean[0, 0, :5, 3, 3] = 5; mean[0, 2, 5:, 3, 3] = 5     # half the classes peak in l0, half in l2
+    # half the classes peak in l0, half in l2
+    mean = np.zeros(shape); mean[0, 0, :5, 3, 3] = 5; mean[0, 2, 5:, 3, 3] = 5
     img = mean[..., None] + rng.normal(0, .5, shape + (20,))
     split = claims(results(img.mean(-1), images=img), 100).set_index("claim").loc["C3"]
     assert split.verdict == "supported" and "5 of 10 classes" in split.reason, split.reason

@@ -4,7 +4,8 @@ import numpy as np
 from gridablate.world import world_batch, CONCEPTS, SHAPES, PATTERNS
 
 CODE = ("import hashlib; from gridablate.world import world_batch; "
-        "print(hashlib.sha256(b''.join(a.tobytes() for a in world_batch('val', range(100, 400), 48, seed=7))).hexdigest())")
+        "print(hashlib.sha256(b''.join(a.tobytes() for a in world_batch('val', range(100, 400), 48, seed=7)))"
+        ".hexdigest())")
 
 def digest(*arrays): return hashlib.sha256(b"".join(a.tobytes() for a in arrays)).hexdigest()
 
