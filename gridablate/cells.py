@@ -22,7 +22,7 @@ __all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'analyse_cell_grid
 # %% ../nbs/81_cells.ipynb
 @dataclasses.dataclass
 class NetworkInputs:
-    "What every cell of one network needs, computed once: its images, their labels and base ranks, its activations."
+    "What every cell of one network needs, computed once: its images, their labels, its activations."
     net:Network # the network
     images:torch.Tensor # (N,3,H,W) the images as it takes them (uint8 or float in [0,1])
     labels:torch.Tensor # (N,) label of every image

@@ -64,19 +64,24 @@ class DamagedStoreError(GridablateError): "A store's contents do not match its c
 
 def _disk_full(e:OSError)->bool: return e.errno in (errno.ENOSPC, errno.EDQUOT)
 
+def _remove(path:Path):
+    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    _seal_path(path).unlink(missing_ok=True)
+
 def write(ds:xr.Dataset, # what to store
           path, # a `.zarr` folder or `.nc` file
          )->Path:
     "Write `ds` atomically and seal it with its checksum; a full disk is a clear error, leaving no partial piece."
     path = Path(path); seal = _seal_path(path)
-    seal.unlink(missing_ok=True)
+    staged = path.with_name(f"{path.stem}.partial{path.suffix}")        # written and checksummed beside the target
     try:
-        save(ds, path)
+        save(ds, staged)
         tmp = seal.with_name(seal.name + ".partial")
-        tmp.write_text(digest(path) + "\n"); os.replace(tmp, seal)
+        tmp.write_text(digest(staged) + "\n")                          # the digest covers relative paths: the same
+        _remove(path); os.replace(tmp, seal); os.replace(staged, path)    # seal first: a visible store is sealed
     except OSError as e:
         if not _disk_full(e): raise
-        for p in (path.with_name(path.name + ".partial"), seal.with_name(seal.name + ".partial")):
+        for p in (staged, staged.with_name(staged.name + ".partial"), seal.with_name(seal.name + ".partial")):
             if p.is_dir(): import shutil; shutil.rmtree(p, ignore_errors=True)
             else: p.unlink(missing_ok=True)
         raise GridablateError(f"out of disk space while writing {path}: free some space and run the same command "
@@ -97,7 +102,7 @@ def damaged(out, # a study's output folder
            )->dict:
     "Every store under `out` that is not whole: {path: what is wrong}."
     out = Path(out)
-    stores = [p for p in out.rglob("*") if p.suffix in (".nc", ".zarr") and not p.name.endswith(".partial")
+    stores = [p for p in out.rglob("*") if p.suffix in (".nc", ".zarr") and ".partial" not in p.name
               and not any(q.suffix == ".zarr" for q in p.parents if q != out and out in q.parents)]
     return {str(p.relative_to(out)): m for p in sorted(stores) if (m := problem(p))}
 
@@ -109,10 +114,6 @@ _WHAT = {"study": "study settings", "gridablate_version": "gridablate version", 
          "weights": "weights"}
 
 def _short(v)->str: return str(v)[:12] + "…" if isinstance(v, str) and len(v) > 16 else str(v)
-
-def _remove(path:Path):
-    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    _seal_path(path).unlink(missing_ok=True)
 
 class Pieces:
     "Finished pieces of one network's work in a study folder: reused only when whole and made from the same inputs."

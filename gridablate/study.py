@@ -34,7 +34,8 @@ def claim(out:Path, # the output folder (the caller holds its lock)
         raise GridablateError(f"{out} holds a study with another configuration ({cfg}): choose another output folder, "
                               "or delete it to start over")
     tmp = cfg.with_name("config.json.partial"); tmp.write_text(study.to_json() + "\n"); os.replace(tmp, cfg)
-    for p in out.rglob("*.partial"): shutil.rmtree(p) if p.is_dir() else p.unlink()    # leftovers of a killed write
+    for p in sorted(out.rglob("*.partial*"), key=lambda p: len(p.parts)):                # leftovers of a killed write
+        if p.exists(): shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 # %% ../nbs/83_study.ipynb
 def study_network(item, # a name, a 'FILE.py:FUNCTION' spec, a `Network`, or 'object:NAME' from a record
