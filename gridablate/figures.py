@@ -139,6 +139,7 @@ def grid_panel(results:xr.Dataset, # from `run_study`
         color = alt.Color(f"{measure}:Q", scale=alt.Scale(scheme=scheme),
                           legend=alt.Legend(title=[name, "one range for all rows"], orient="bottom"))
         extra, title = [], f"{name} per cell, one colour range for all rows"
+    t = t.round(4)                                               # 4 decimals: the page carries the data, keep it light
     return alt.Chart(t).mark_rect().encode(
         x=alt.X("mag_bin:O", title=None, axis=None), y=alt.Y("sel_bin:O", sort="descending", title=None, axis=None),
         color=color, tooltip=["class", "layer", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")] + extra
