@@ -11,7 +11,8 @@ from .networks import Network
 from .errors import GridablateError
 
 # %% auto 0
-__all__ = ['unit_means', 'trace', 'iter_batches', 'image_ids', 'record', 'class_means', 'save', 'load']
+__all__ = ['unit_means', 'trace', 'iter_batches', 'image_ids', 'record', 'class_means', 'neuron_values', 'trace_neurons',
+           'neuron_means', 'NeuronActs', 'save', 'load']
 
 # %% ../nbs/40_activations.ipynb
 def unit_means(out:torch.Tensor)->torch.Tensor:
@@ -103,6 +104,111 @@ def class_means(acts:xr.Dataset, # from `record`
     means.attrs = {"units": "activation",
                    "description": "mean over the class's images of the unit's spatial-mean activation"}
     return means.transpose("layer", "unit", "class")
+
+# %% ../nbs/40_activations.ipynb
+def neuron_values(out:torch.Tensor)->torch.Tensor:
+    "Every activation (B, C·H·W) of a conv output, flattened row-major; a dense output (B, units) as is."
+    if out.ndim in (2, 4): return out.float().flatten(1)
+    raise GridablateError(f"a layer output of shape {tuple(out.shape)} has no unit axis gridablate knows: "
+                          "analyse conv outputs (B,C,H,W) or dense outputs (B,units)")
+
+@contextlib.contextmanager
+def trace_neurons(net:Network, layers:list):
+    "Context manager yielding a dict that fills with each layer's (B, neurons) values on every forward pass."
+    seen, hooks = {}, []
+    try:
+        for name in layers:
+            hooks.append(net.layer(name).register_forward_hook(
+                lambda m, i, o, name=name: seen.__setitem__(name, neuron_values(o).detach())))
+        yield seen
+    finally:
+        for h in hooks: h.remove()
+
+def _parts_of(labels:np.ndarray, parts)->list:
+    return [np.arange(len(labels))] if parts is None else [np.asarray(p) for p in parts]
+
+@torch.no_grad()
+def neuron_means(net:Network, # the network
+                 images:torch.Tensor, # (N,3,H,W) the images as it takes them
+                 labels, # (N,) label of every image
+                 class_ids:list, # the study's classes (labels), in order
+                 layers:list, # analysis layers
+                 parts:list|None=None, # disjoint image positions, e.g. the two halves (default: all images)
+                 batch_size:int=32, # images per forward pass
+                )->xr.Dataset:
+    "Each neuron's mean over each class's images in each part, streamed: `mean` per layer, (part, class, unit)."
+    labels = np.asarray(labels); parts = _parts_of(labels, parts)
+    part_of = np.full(len(labels), -1); cls = np.array([class_ids.index(l) if l in class_ids else -1 for l in labels])
+    for k, p in enumerate(parts): part_of[p] = k
+    sums, count = {}, np.zeros((len(parts), len(class_ids)))
+    np.add.at(count, (part_of[(part_of >= 0) & (cls >= 0)], cls[(part_of >= 0) & (cls >= 0)]), 1)
+    with trace_neurons(net, layers) as acts:
+        for i in range(0, len(labels), batch_size):
+            net(images[i:i + batch_size].to(net.device))
+            k, c = part_of[i:i + batch_size], cls[i:i + batch_size]
+            ok = torch.as_tensor((k >= 0) & (c >= 0))
+            slot = torch.as_tensor(k * len(class_ids) + c)[ok]
+            for l in layers:
+                a = acts[l].cpu().double()[ok]
+                if not torch.isfinite(a).all():
+                    raise GridablateError(f"{net.name} layer {l!r} gives NaN or infinite activations: check the "
+                                          "weights and that the images are [0,1] RGB")
+                s = sums.setdefault(l, torch.zeros(len(parts) * len(class_ids), a.shape[1], dtype=torch.float64))
+                s.index_add_(0, slot, a)
+    means = {l: (s.numpy() / np.maximum(count.reshape(-1, 1), 1)).reshape(len(parts), len(class_ids), -1)
+             for l, s in sums.items()}
+    return xr.Dataset(
+        {f"mean_{k}": (("part", "class", f"unit_{k}"), means[l].astype(np.float32),
+                       {"layer": l, "units": "activation", "description": "mean of the neuron over the class's images "
+                        "in the part"}) for k, l in enumerate(layers)},
+        coords={"part": np.arange(len(parts)), "class": list(class_ids),
+                "count": (("part", "class"), count.astype(int), {"description": "images of the class in the part"})},
+        attrs={"network": net.name, "layers": json.dumps(list(layers)), "unit": "neuron"})
+
+# %% ../nbs/40_activations.ipynb
+class NeuronActs:
+    "Neuron-level activations of a study's images: class means from one streaming pass, per-image values on demand."
+    unit = "neuron"
+    def __init__(self, net:Network, # the network
+                 images:torch.Tensor, # (N,3,H,W) the study's images as it takes them
+                 labels, # (N,) their labels
+                 class_ids:list, # the study's classes
+                 layers:list, # analysis layers
+                 parts:list|None=None, # disjoint image positions means are kept for (e.g. the two halves)
+                 means:xr.Dataset|None=None, # `neuron_means` already computed for these images and parts
+                 batch_size:int=32, # images per forward pass
+                ):
+        self.net, self.images, self.labels, self.class_ids = net, images, np.asarray(labels), list(class_ids)
+        self.layers, self.batch_size, self.parts = list(layers), batch_size, _parts_of(np.asarray(labels), parts)
+        self.stored = means if means is not None else neuron_means(net, images, labels, class_ids, layers, parts,
+                                                                   batch_size)
+        self._rows = (None, {})
+
+    def n_units(self, layer:str)->int: return self.stored[f"mean_{self.layers.index(layer)}"].shape[-1]
+
+    def means(self, layer:str, # analysis layer
+              part:int|None=None, # which part's images (None: all of them)
+             )->np.ndarray:
+        "(units, classes) mean of every neuron over each class's images (of one part, or of all)."
+        m = self.stored[f"mean_{self.layers.index(layer)}"].values.astype(np.float64)   # (part, class, unit)
+        if part is not None: return m[part].T
+        w = self.stored["count"].values[..., None]
+        return ((m * w).sum(0) / np.maximum(w.sum(0), 1)).T
+
+    def rows(self, layer:str, # analysis layer
+             idx, # image positions
+            )->np.ndarray:
+        "(len(idx), units) values of `layer`'s neurons on the images at `idx`: every layer in one pass, kept."
+        key = tuple(np.asarray(idx).tolist())
+        if self._rows[0] != key:
+            self._rows = (None, {})                                            # free the last images' values first
+            got = {l: [] for l in self.layers}
+            with trace_neurons(self.net, self.layers) as acts, torch.no_grad():
+                for i in range(0, len(key), self.batch_size):
+                    self.net(self.images[list(key[i:i + self.batch_size])].to(self.net.device))
+                    for l in self.layers: got[l].append(acts[l].cpu().numpy())
+            self._rows = (key, {l: np.concatenate(v) for l, v in got.items()})
+        return self._rows[1][layer]
 
 # %% ../nbs/40_activations.ipynb
 def save(ds:xr.Dataset, # what to store

@@ -10,14 +10,14 @@ from .draws import draw_seed, draw_rng
 from .networks import Network
 from .record import Study
 from .sources import study_tensors
-from .activations import record
+from .activations import record, NeuronActs
 from .grid import layer_grid, other_classes
-from .probe import probe_cells, contrast_images
-from .ablation import logits_of, rank_deficits
+from .probe import probe_cells, paper_probe_cells, contrast_images
+from .ablation import logits_of, rank_deficits, rank_deficits_layers
 
 # %% auto 0
-__all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'analyse_cell_grid', 'halves', 'null_groups', 'analyse_network',
-           'gather']
+__all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'per_image', 'analyse_class', 'analyse_cell_grid', 'halves',
+           'null_groups', 'analyse_network', 'gather']
 
 # %% ../nbs/81_cells.ipynb
 @dataclasses.dataclass
@@ -27,12 +27,38 @@ class NetworkInputs:
     images:torch.Tensor # (N,3,H,W) the images as it takes them (uint8 or float in [0,1])
     labels:torch.Tensor # (N,) label of every image
     class_ids:list # labels of the study's classes, in order
-    acts:object # `activations.record`'s Dataset, or a function layer -> (images, units) array
+    acts:object # channel level: `activations.record`'s Dataset or a function layer -> array; neuron level: `NeuronActs`
+
+    @property
+    def unit(self)->str: return "neuron" if isinstance(self.acts, NeuronActs) else "channel"
 
     def layer_acts(self, layer:str)->np.ndarray:
-        "(images, units) activations of `layer`."
+        "(images, units) channel-level activations of `layer`."
+        if self.unit == "neuron": raise GridablateError("neuron-level activations are not held for every image: "
+                                                        "use `rows` for the images needed")
         if callable(self.acts): return self.acts(layer)
         return self.acts.activation.sel(layer=layer).values[:, :int(self.acts.n_units.sel(layer=layer))]
+
+    def n_units(self, layer:str)->int:
+        return self.acts.n_units(layer) if self.unit == "neuron" else self.layer_acts(layer).shape[1]
+
+    def means(self, layer:str, # analysis layer
+              use:np.ndarray, # positions of the images the means are over (all, or one half)
+             )->np.ndarray:
+        "(units, classes) mean of every unit over each class's images among those at `use`."
+        if self.unit == "neuron":
+            parts = self.acts.parts
+            if len(use) == len(self.labels): return self.acts.means(layer)
+            hit = [k for k, p in enumerate(parts) if len(p) == len(use) and np.array_equal(np.sort(p), np.sort(use))]
+            if not hit: raise GridablateError("these neuron-level means were recorded for other halves of the images: "
+                                              "record them with the study's seed and crossfit setting")
+            return self.acts.means(layer, hit[0])
+        a, l = self.layer_acts(layer)[use], self.labels.numpy()[use]
+        return np.stack([a[l == c].mean(0) for c in self.class_ids], 1)
+
+    def rows(self, layer:str, idx:np.ndarray)->np.ndarray:
+        "(len(idx), units) activations of `layer` on the images at `idx`."
+        return self.acts.rows(layer, idx) if self.unit == "neuron" else self.layer_acts(layer)[idx]
 
 # %% ../nbs/81_cells.ipynb
 def _class_ids(dataset)->list:
@@ -58,7 +84,7 @@ def check_labels(net:Network, dataset, class_ids:list):
 def _check_finite(inputs:NetworkInputs, logits:torch.Tensor, layers:list):
     "Refuse NaN or infinite activations or outputs: every rank and probe after them would be meaningless."
     name = inputs.net.name
-    for l in layers:
+    for l in layers if inputs.unit == "channel" else ():                    # neuron level: checked as streamed
         a = inputs.layer_acts(l)
         if not np.isfinite(a).all():
             bad = int((~np.isfinite(a)).any(1).sum())
@@ -75,12 +101,17 @@ def network_inputs(net:Network, # the network
                    acts=None, # recorded activations (default: record `layers`), or a function layer -> array
                    tensors:tuple|None=None, # the dataset's (images, labels) if already loaded
                    progress:bool=False, # progress bar while recording
+                   unit:str="channel", # 'channel' or 'neuron' (`Study.unit`)
+                   parts:list|None=None, # neuron level: image positions class means are kept for (the halves)
                   )->NetworkInputs:
     "Check the labels, record the activations, and rank the true class of every image."
     class_ids = _class_ids(dataset)
     check_labels(net, dataset, class_ids)
-    acts = record(net, dataset, layers, progress=progress) if acts is None else acts
     images, labels = study_tensors(dataset) if tensors is None else tensors
+    if unit == "neuron" and not isinstance(acts, NeuronActs):   # `acts`: None, or `neuron_means` already recorded
+        acts = NeuronActs(net, images, labels.numpy(), class_ids, layers, parts, means=acts)
+    elif unit == "channel" and acts is None: acts = record(net, dataset, layers, progress=progress)
+    elif unit not in ("channel", "neuron"): raise GridablateError(f"unit must be 'channel' or 'neuron', got {unit!r}")
     logits = logits_of(net, images)
     inputs = NetworkInputs(net, images, labels, class_ids, acts)
     _check_finite(inputs, logits, layers)
@@ -89,22 +120,29 @@ def network_inputs(net:Network, # the network
 # %% ../nbs/81_cells.ipynb
 def _seed32(seed:int, purpose:str, *keys)->int: return draw_seed(seed, purpose, *keys) % 2**32   # for scikit-learn
 
-def analyse_cell_grid(study:Study, # the study's settings (rows, cols, n_others, folds, seed, n_null, crossfit ...)
-                      inputs:NetworkInputs, # the network, its images and activations
-                      layer:str, # analysis layer
-                      pos:int, # position of the target class in `inputs.class_ids`
-                      max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
-                      batch_size:int=1024, # largest forward batch (images × masks)
-                     )->xr.Dataset:
-    "Grid, probes and ablations of one layer for one target class (cross-fitted if the study says so)."
-    s, net, class_ids = study, inputs.net, inputs.class_ids
-    acts, labels = inputs.layer_acts(layer), inputs.labels.numpy()
+def per_image(d:np.ndarray, # per-image rank change (after - before), any shape
+              kind:str, # 'signed' or 'clipped'
+             )->np.ndarray:
+    "Per-image deficits of a kind: signed as they are, or clipped at 0 (an improvement counts as no deficit)."
+    if kind == "signed": return d
+    if kind == "clipped": return np.maximum(d, 0)
+    raise GridablateError(f"deficit must be 'signed' or 'clipped', got {kind!r}")
+
+def analyse_class(study:Study, # the study's settings (preset and options, rows, cols, folds, seed, n_null ...)
+                  inputs:NetworkInputs, # the network, its images and activations
+                  layers:list, # analysis layers
+                  pos:int, # position of the target class in `inputs.class_ids`
+                  max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
+                  batch_size:int=1024, # largest forward batch (images × masks)
+                 )->dict:
+    "Grids, probes and ablations of `layers` for one target class (cross-fitted if the study says so): {layer: unit}."
+    s, m, net, class_ids = study, study.method, inputs.net, inputs.class_ids
+    labels, every = inputs.labels.numpy(), np.arange(len(inputs.labels))
     target = class_ids[pos]
-    others_pos = other_classes(len(class_ids), pos, s.n_others, _seed32(s.seed, "comparison", target))
+    others_pos = other_classes(len(class_ids), pos, m.others, _seed32(s.seed, "comparison", target))
     others = [class_ids[p] for p in others_pos]
-    g, means = _grid(acts, labels, class_ids, pos, others_pos, s, np.arange(len(labels)))
-    parts = halves(s.seed, labels, class_ids) if s.crossfit else [np.arange(len(labels))]
-    if s.crossfit and (few := min(int((labels == c).sum()) // 2 for c in class_ids)) < s.folds:
+    parts = halves(s.seed, labels, class_ids) if m.crossfit else [every]
+    if m.crossfit and (few := min(int((labels == c).sum()) // 2 for c in class_ids)) < s.folds:
         raise GridablateError(f"cross-fitting probes each half of a class's images {s.folds}-fold, so it needs at "
                               f"least {2 * s.folds} images per class; a half here has {few}: use more images, "
                               "or crossfit=False")
@@ -112,24 +150,51 @@ def analyse_cell_grid(study:Study, # the study's settings (rows, cols, n_others,
         raise GridablateError(f"n_offtarget={s.n_offtarget}: the off-target deficit is measured on 1 to {n} of the "
                               "comparison images drawn for the probe (as many as target images); "
                               "choose one in that range")
-    runs = []
+    grid = lambda l, use: layer_grid(inputs.means(l, use), pos, others_pos, s.rows, s.cols)
+    whole = {l: grid(l, every) for l in layers}
+    probes, tgts, d_tgt, d_off = {l: [] for l in layers}, [], {l: [] for l in layers}, {l: [] for l in layers}
     for h, on in enumerate(parts):                 # measure on `on`, with the grid made from the other half's images
-        gh = _grid(acts, labels, class_ids, pos, others_pos, s, parts[1 - h])[0] if s.crossfit else g
-        k = (s.n_offtarget if s.n_offtarget is None or not s.crossfit
+        part = f"half {h}" * m.crossfit
+        groups = {l: _groups(grid(l, parts[1 - h]) if m.crossfit else whole[l], s) for l in layers}
+        tgt, neg = contrast_images(labels[on], target, others, _seed32(s.seed, "images", net.name, target, part))
+        k = (s.n_offtarget if s.n_offtarget is None or not m.crossfit
              else s.n_offtarget // 2 + (h == 0) * (s.n_offtarget % 2))
-        runs.append(_measure(s, inputs, layer, target, others, on, _groups(gh, s), k, f"half {h}" * s.crossfit,
-                             max_memory, batch_size))
-    probe = np.mean([r[0] for r in runs], 0)
-    tgt = np.concatenate([r[1] for r in runs]); order = np.argsort(tgt)       # target images in the study's order
-    d_tgt = np.concatenate([r[2] for r in runs], 1)[:, order]
-    d_off = np.concatenate([r[3] for r in runs], 1)
-    groups = _groups(g, s)
-    sizes = sorted({len(u) for u in groups})
-    nulls = [u for k in sizes for u in null_groups(s.seed, net.name, layer, len(acts[0]), k, s.n_null)]
-    t = tgt[order]
-    d_null = (rank_deficits(net, inputs.images[t], labels[t], layer, nulls, None, batch_size, max_memory, rank=s.rank)
-              .mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes), s.n_null)   # the null needs the target images
-    return _unit(s, g, groups, probe, d_tgt, d_off, d_null, sizes, means[:, pos])
+        off = neg if k is None or k >= len(neg) else np.sort(draw_rng(s.seed, "offtarget", net.name, target, part)
+                                                             .choice(neg, k, replace=False))
+        seen = (np.r_[tgt, neg] if m.probe == "heldout"                              # the probe's images, within `on`
+                else np.r_[tgt, np.flatnonzero(np.isin(labels[on], others))])
+        for l in layers:
+            probes[l].append(_probe(s, inputs.rows(l, on[seen]), labels[on[seen]], target, others, groups[l],
+                                    _seed32(s.seed, "probe", net.name, l, target, part)))
+        idx = on[np.r_[tgt, off]]
+        d = rank_deficits_layers(net, inputs.images[idx], inputs.labels[idx], groups, None, batch_size, max_memory,
+                                 rank=m.rank, unit=m.unit)
+        for l in layers: d_tgt[l].append(d[l][:, :len(tgt)]); d_off[l].append(d[l][:, len(tgt):])
+        tgts.append(on[tgt])
+    tgt = np.concatenate(tgts); order = np.argsort(tgt); t = tgt[order]      # target images in the study's order
+    nulls, sizes = {}, {}
+    for l in layers:
+        sizes[l] = sorted({len(u) for u in _groups(whole[l], s)})
+        nulls[l] = [u for n in sizes[l] for u in null_groups(s.seed, net.name, l, inputs.n_units(l), n, s.n_null)]
+    d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, None, batch_size, max_memory, rank=m.rank,
+                                   unit=m.unit) if s.n_null else {})            # the null needs the target images
+    out = {}
+    for l in layers:
+        null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)
+        out[l] = _unit(s, whole[l], _groups(whole[l], s), np.mean(probes[l], 0),
+                       np.concatenate(d_tgt[l], 1)[:, order], np.concatenate(d_off[l], 1), null, sizes[l],
+                       inputs.means(l, every)[:, pos])
+    return out
+
+def analyse_cell_grid(study:Study, # the study's settings
+                      inputs:NetworkInputs, # the network, its images and activations
+                      layer:str, # analysis layer
+                      pos:int, # position of the target class in `inputs.class_ids`
+                      max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
+                      batch_size:int=1024, # largest forward batch (images × masks)
+                     )->xr.Dataset:
+    "Grid, probes and ablations of one layer for one target class (`analyse_class` for one layer)."
+    return analyse_class(study, inputs, [layer], pos, max_memory, batch_size)[layer]
 
 def halves(seed:int, # the study's seed
            labels:np.ndarray, # (images,) label of every image
@@ -143,32 +208,20 @@ def halves(seed:int, # the study's seed
         out[0] += idx[perm[:len(idx) // 2]].tolist(); out[1] += idx[perm[len(idx) // 2:]].tolist()
     return [np.sort(h) for h in out]
 
-def _grid(acts:np.ndarray, labels:np.ndarray, class_ids:list, pos:int, others_pos:list, s:Study, use:np.ndarray)->tuple:
-    "The layer's grid for the target, from the class means over the images at `use`; and those means."
-    a, l = acts[use], labels[use]
-    means = np.stack([a[l == c].mean(0) for c in class_ids], 1)                # (units, classes)
-    return layer_grid(means, pos, others_pos, s.rows, s.cols), means
-
 def _groups(g:xr.Dataset, s:Study)->list:
     sb, mb = g.unit_sel_bin.values, g.unit_mag_bin.values
     return [np.flatnonzero((sb == r) & (mb == c)) for r in range(s.rows) for c in range(s.cols)]
 
-def _measure(s:Study, inputs:NetworkInputs, layer:str, target:int, others:list, on:np.ndarray, groups:list,
-             n_offtarget:int|None, part:str, max_memory:int|None, batch_size:int)->tuple:
-    "Probe accuracy of every cell and per-image deficits, measured on the images at `on` only."
-    net, acts, labels = inputs.net, inputs.layer_acts(layer)[on], inputs.labels.numpy()[on]
+def _probe(s:Study, acts:np.ndarray, labels:np.ndarray, target:int, others:list, groups:list, seed:int)->np.ndarray:
+    "Every cell's probe score on the images given (all of them used): the study's probe."
+    m = s.method
     sb, mb = np.zeros(acts.shape[1], int), np.zeros(acts.shape[1], int)
     for k, u in enumerate(groups): sb[u], mb[u] = divmod(k, s.cols)
-    seed = _seed32(s.seed, "probe", net.name, layer, target, part)
-    probe = probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, s.folds, seed)
-    tgt, neg = contrast_images(labels, target, others, seed)
-    if n_offtarget is not None and n_offtarget < len(neg):            # a seeded subset of the probe's comparison images
-        neg = np.sort(draw_rng(s.seed, "offtarget", net.name, layer, target, part)
-                      .choice(neg, n_offtarget, replace=False))
-    idx = on[np.r_[tgt, neg]]
-    d = rank_deficits(net, inputs.images[idx], inputs.labels[idx], layer, groups, None, batch_size, max_memory,
-                      rank=s.rank)
-    return probe, on[tgt], d[:, :len(tgt)], d[:, len(tgt):]
+    if m.probe == "paper":
+        return paper_probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, m.probe_subsets, m.probe_units,
+                                 seed)
+    return probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, s.folds, seed, max_units=m.probe_units,
+                       n_subsets=m.probe_subsets)
 
 def null_groups(seed:int, # the study's seed
                 network:str, layer:str, # where the groups are drawn
@@ -184,17 +237,23 @@ def null_groups(seed:int, # the study's seed
 def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d_tgt:np.ndarray, d_off:np.ndarray,
           d_null:np.ndarray, sizes:list, class_mean:np.ndarray)->xr.Dataset:
     "One unit's Dataset: the cells' variables, per-image and null deficits, and the grid `g`."
-    shape, n_tgt, n_neg = (s.rows, s.cols), d_tgt.shape[1], d_off.shape[1]
+    shape, n_tgt, n_neg, m = (s.rows, s.cols), d_tgt.shape[1], d_off.shape[1], s.method
     fit = ("; cross-fitted: cells made from one half of the images, measured on the other, both ways"
-           if s.crossfit else "")
+           if m.crossfit else "")
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
     sel, mag = g.selectivity.values, g.magnitude.values
+    kind = ("rank after ablating the cell - rank before" if m.deficit == "signed"
+            else "max(0, rank after ablating the cell - rank before)")
+    about = (f"held-out accuracy of a linear probe on the cell's units ({s.folds}-fold, balanced; chance 0.5"
+             if m.probe == "heldout" else "exp(-mean log-loss of hard predictions) of in-sample logistic regressions "
+             "on the cell's units (the paper's probe: the target's images against all of the comparison classes'")
+    about += (f"; a cell of over {m.probe_units} units: the mean over {m.probe_subsets} random subsets of "
+              f"{m.probe_units}{fit})")
     cell_vars = {
-        "probe_accuracy": (probe, "1", f"held-out accuracy of a linear probe on the cell's units "
-                                       f"({s.folds}-fold; chance 0.5{fit})"),
-        "rank_deficit": (d_tgt.mean(1).reshape(shape), "ranks",
-                         f"mean over target-class images of (rank after ablating the cell - rank before){fit}"),
-        "offtarget_deficit": (d_off.mean(1).reshape(shape), "ranks",
+        "probe_accuracy": (probe, "1", about),
+        "rank_deficit": (per_image(d_tgt, m.deficit).mean(1).reshape(shape), "ranks",
+                         f"mean over target-class images of {kind}{fit}"),
+        "offtarget_deficit": (per_image(d_off, m.deficit).mean(1).reshape(shape), "ranks",
                               f"the same over {n_neg} images of the comparison classes"),
         "n_units": (cell(len), "1", "units in the cell"),
         "sel_min": (cell(lambda u: sel[u].min()), "activation", "lowest selectivity in the cell"),
@@ -205,16 +264,21 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d_tgt:np.ndarray
                       for k, (v, u, t) in cell_vars.items()},
                      coords={"sel_bin": np.arange(s.rows), "mag_bin": np.arange(s.cols)})
     out["image_deficit"] = (("sel_bin", "mag_bin", "sample"), d_tgt.reshape(shape + (n_tgt,)),
-                            {"units": "ranks", "description": "rank after ablating the cell - rank before, per "
+                            {"units": "ranks", "description": "rank after ablating the cell - rank before (signed), per "
                              "target-class image (sample: its position among them)"})
     if s.n_null:
         out["null_deficit"] = (("sel_bin", "mag_bin", "draw"),
                                d_null[[sizes.index(len(u)) for u in groups]].reshape(shape + (s.n_null,)),
                                {"units": "ranks", "description": f"rank deficit of {s.n_null} seeded random groups "
-                                "of the cell's size in the same layer (the cell's null)"})
+                                f"of the cell's size in the same layer (the cell's null), each the mean over the target "
+                                f"images of the {m.deficit} deficit"})
     out["class_mean"] = ("unit", class_mean, {"units": "activation",
                                               "description": "mean activation of the unit over the class's images"})
-    return out.merge(g)
+    out = out.merge(g)
+    if m.unit == "neuron":                          # hundreds of thousands of units a layer: compact unit variables
+        for k in ("class_mean", "selectivity", "magnitude"): out[k] = out[k].astype(np.float32)
+        for k in ("unit_sel_bin", "unit_mag_bin"): out[k] = out[k].astype(np.int16)
+    return out
 
 # %% ../nbs/81_cells.ipynb
 def analyse_network(net:Network, # the network
@@ -228,20 +292,26 @@ def analyse_network(net:Network, # the network
                     max_memory:int|None=None, # bytes for stacked ablation batches
                     **settings, # `Study` fields that override `study`'s (rows, cols, n_others, folds, seed, n_null ...)
                    ):
-    "Yield `(layer, class position, unit Dataset)` for every layer and class of one network."
+    "Yield `(layer, class position, unit Dataset)` for every class and layer of one network (class by class)."
     study = dataclasses.replace(study, **settings) if study is not None else Study(**settings)
     layers = list(net.layers) if layers is None else list(layers)
     class_ids = _class_ids(dataset)
     check_labels(net, dataset, class_ids)
-    finished = {(l, p): done(l, p) if done else None for l in layers for p in range(len(class_ids))}
+    finished = {(l, p): done(l, p) if done else None for p in range(len(class_ids)) for l in layers}
     inputs = None
-    if any(u is None for u in finished.values()): inputs = network_inputs(net, dataset, layers, acts, tensors, progress)
-    todo = list(finished)
+    if any(u is None for u in finished.values()):
+        m = study.method
+        tensors = study_tensors(dataset) if tensors is None else tensors
+        parts = halves(study.seed, tensors[1].numpy(), class_ids) if m.crossfit else None
+        inputs = network_inputs(net, dataset, layers, acts, tensors, progress, m.unit, parts)
+    todo = range(len(class_ids))
     if progress:
         from tqdm.auto import tqdm
-        todo = tqdm(todo, desc=f"{net.name} cells")
-    for l, p in todo:
-        yield l, p, finished[l, p] if finished[l, p] is not None else analyse_cell_grid(study, inputs, l, p, max_memory)
+        todo = tqdm(todo, desc=f"{net.name} classes")
+    for p in todo:           # a class's layers together: each image's pass up to every cut is shared by the layers
+        missing = [l for l in layers if finished[l, p] is None]
+        new = analyse_class(study, inputs, missing, p, max_memory) if missing else {}
+        for l in layers: yield l, p, finished[l, p] if finished[l, p] is not None else new[l]
 
 # %% ../nbs/81_cells.ipynb
 def gather(units:dict, # {(network, layer, class name): unit Dataset}

@@ -113,8 +113,16 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
         n_null:int=200, # random unit groups per cell size ablated as each cell's null (0: none)
         n_offtarget:int=None, # comparison images for the off-target deficit (default: as many as target images)
-        no_crossfit:bool=False, # grid, probe and ablate on the same images (the paper's way), not cross-fitted halves
-        rank:str="tie_aware", # rank of the true class: tie_aware, or paper (the authors' sorted softmax)
+        preset:str="gridablate", # the method's choices: gridablate, or paper (the authors'); options below override
+        unit:str=None, # what a unit is: channel, or neuron (every activation) (default: the preset's)
+        n_others:str=None, # comparison classes per target: a number drawn at random, or all (default: the preset's)
+        rank:str=None, # rank of the true class: tie_aware, or paper (the authors' sorted softmax)
+        deficit:str=None, # per-image rank deficit: signed, or clipped (an improvement counts 0)
+        probe:str=None, # heldout (balanced k-fold held-out accuracy), or paper (in-sample exp(-log-loss))
+        probe_units:int=None, # a larger cell is probed on random subsets of this many units
+        probe_subsets:int=None, # how many subsets such a cell is probed on
+        crossfit:bool=False, # cross-fit: grid from one half of the images, measure on the other, and back
+        no_crossfit:bool=False, # grid, probe and ablate on the same images (the paper's way)
         max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
         from_results:str=None, # rerun the study recorded in a folder/store (also --from); other study options ignored
@@ -138,9 +146,12 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
     if layers is not None:                      # a spec's layers are known once it is built: the study checks them then
         layers = tuple(_split_list(layers, [l for n in named for l in _layers_of(n)] if named == nets else None,
                                    "layers"))
+    if crossfit and no_crossfit: raise UsageError("--crossfit and --no_crossfit contradict each other: give one")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=layers, rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp),
-                  fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, crossfit=not no_crossfit, rank=rank)
+                  fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, preset=preset, unit=unit,
+                  n_others=_parse_others(n_others), rank=rank, deficit=deficit, probe=probe, probe_units=probe_units,
+                  probe_subsets=probe_subsets, crossfit=True if crossfit else False if no_crossfit else None)
     return execute(study, opts)
 
 def execute(study, # the `record.Study` to run
@@ -183,6 +194,12 @@ def _layers_of(name:str)->list:
     from gridablate.zoo import TINY_LAYERS
     from gridablate.paper_alexnet import PAPER_ALEXNET_LAYERS
     return list(TINY_LAYERS.get(name) or TORCHVISION_LAYERS.get(name) or PAPER_ALEXNET_LAYERS)
+
+def _parse_others(s:str|None):
+    "--n_others: None (the preset's), 'all', or a whole number."
+    if s is None or s.strip().lower() == "all": return None if s is None else "all"
+    try: return int(s)
+    except ValueError: raise UsageError(f"--n_others takes a whole number or 'all', not {s!r}") from None
 
 # %% ../nbs/90_cli.ipynb
 @call_parse

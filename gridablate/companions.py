@@ -83,7 +83,7 @@ def add_companions(results:xr.Dataset, # from `cells.gather`: needs unit_sel_bin
             net = nets[name].to(device)
             masked = companion_images(study.source, study.classes, study.companion_images, net.input_size, study.seed)
             if masked is None:
-                ds = images_for(study.source, net, study.classes, study.n_per_class, study.seed)
+                ds = images_for(study.source, net, study.image_classes(), study.n_per_class, study.seed)
                 natural = study_tensors(ds, compact=False)[0]
             else: natural = torch.cat([x for x, _ in iter_batches(masked, 256)])
             pieces = Pieces(out, name, (expect or {}).get(name, {})) if out is not None else None

@@ -10,12 +10,13 @@ from .errors import GridablateError
 from .ablation import logits_of
 from .record import Study
 from .sources import images_for, study_tensors, fingerprint, weights_fingerprint
-from .cells import NetworkInputs, analyse_cell_grid, check_labels
+from .cells import NetworkInputs, analyse_cell_grid, check_labels, halves
+from .activations import NeuronActs
 from .store import locked, Pieces
 from .study import study_network, study_networks, claim, prepare_network, piece_path, finish_study
 
 # %% auto 0
-__all__ = ['worker_network', 'worker_inputs', 'layer_activations', 'compute_unit', 'run_distributed']
+__all__ = ['worker_network', 'worker_inputs', 'layer_activations', 'worker_neurons', 'compute_unit', 'run_distributed']
 
 # %% ../nbs/84_distributed.ipynb
 _NETS, _INPUTS, _ACTS = {}, {}, {}                 # per worker process: networks, study images, the last layer read
@@ -38,7 +39,7 @@ def worker_inputs(study:Study, # the study
     if key not in _INPUTS:
         for what, have in (("weights", weights_fingerprint(net)), ):
             if have != expect[what]: raise _mismatch(net.name, what)
-        ds = images_for(study.source, net, study.classes, study.n_per_class, study.seed)
+        ds = images_for(study.source, net, study.image_classes(), study.n_per_class, study.seed)
         images, labels = study_tensors(ds)
         if fingerprint(images, labels) != expect["images"]: raise _mismatch(net.name, "images")
         logits = logits_of(net, images)
@@ -72,6 +73,19 @@ def layer_activations(path, # a sealed activation store `activations/NETWORK.zar
                               f"of {len(a)} images: check the weights and that the images are [0,1] RGB")
     return a
 
+def worker_neurons(path, seal:str, study:Study, net, images, labels, class_ids:list)->NeuronActs:
+    "Neuron-level activations on a worker: the sealed class means, per-image values recomputed (kept per network)."
+    path = Path(path); now = path.with_name(path.name + ".sha256")
+    if not now.exists() or now.read_text().strip() != seal:
+        raise GridablateError(f"{path} changed after the run started (its checksum differs): run the study again")
+    key = ("neurons", str(path), seal)
+    if key not in _ACTS:
+        means = xr.open_zarr(path, consolidated=True, chunks=None).load()
+        parts = halves(study.seed, labels.numpy(), class_ids) if study.method.crossfit else None
+        _ACTS.clear()
+        _ACTS[key] = NeuronActs(net, images, labels.numpy(), class_ids, json.loads(means.attrs["layers"]), parts, means)
+    return _ACTS[key]
+
 def _where()->str:
     "This worker's address (the process id outside a Dask worker)."
     try:
@@ -93,7 +107,10 @@ def compute_unit(study:Study, # the study (sent once to every worker)
     t0, started, out = time.perf_counter(), time.time(), Path(out)
     net = worker_network(item, study, device)
     images, labels, class_ids = worker_inputs(study, net, expect)
-    acts = lambda layer: layer_activations(out / "activations" / f"{net.name}.zarr", seal, layer)
+    if study.method.unit == "neuron":
+        acts = worker_neurons(out / "activations" / f"{net.name}.neurons.zarr", seal, study, net, images, labels,
+                              class_ids)
+    else: acts = lambda layer: layer_activations(out / "activations" / f"{net.name}.zarr", seal, layer)
     u = analyse_cell_grid(study, NetworkInputs(net, images, labels, class_ids, acts), layer, pos, max_memory)
     path = Pieces(out, net.name, expect).put(u, piece_path(out, net.name, layer, pos))
     return dict(path=str(path.relative_to(out)), worker=_where(), seconds=time.perf_counter() - t0, started=started,

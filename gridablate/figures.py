@@ -54,6 +54,7 @@ def figure1(results:xr.Dataset, # from `run_study`
             network:str, layer:str, target:str, # which network, layer and target class
             measure:str="rank_deficit", # colour of the cells: a key of `MEASURES`
             axes:str="auto", # 'linear', 'symlog', 'rank', or 'auto': rank where most units crowd in a sliver
+            max_points:int=5000, # a layer with more units is drawn as a seeded random sample of this many
            )->alt.LayerChart:
     "Units of one layer in activation space with the grid over them, cells coloured by `measure`."
     _check_measure(measure)
@@ -76,6 +77,10 @@ def figure1(results:xr.Dataset, # from `run_study`
         strip = cells.groupby("sel_bin")
         cells["y0"], cells["y1"] = strip.y0.transform("min"), strip.y1.transform("max")
     units = units[["unit", "selectivity", "magnitude", "sel_bin", "mag_bin", measure, "x", "y"]]
+    title = f"{network} {layer}, target {target}"
+    if n > max_points:                        # a neuron-level layer: more points than a browser draws well
+        units = units.iloc[np.sort(np.random.default_rng(0).choice(n, max_points, replace=False))]
+        title = [title, f"a random sample of {max_points:,} of its {n:,} units (the cells hold them all)"]
     box = alt.Chart(cells).mark_rect(opacity=.55, stroke="black", strokeWidth=.5).encode(
         x=alt.X("x0:Q", title=xt, scale=xs), x2="x1:Q", y=alt.Y("y0:Q", title=yt, scale=ys), y2="y1:Q",
         color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
@@ -85,7 +90,7 @@ def figure1(results:xr.Dataset, # from `run_study`
         tooltip=["unit", "sel_bin", "mag_bin",
                  alt.Tooltip(f"{measure}:Q", title=f"cell's {MEASURES[measure]}", format=".3f"),
                  alt.Tooltip("selectivity:Q", format=".3f"), alt.Tooltip("magnitude:Q", format=".3f")])
-    return (box + dots).properties(title=f"{network} {layer}, target {target}", width=320, height=320)
+    return (box + dots).properties(title=title, width=320, height=320)
 
 # %% ../nbs/85_figures.ipynb
 MEAN = "(mean)"

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from .errors import GridablateError
 
 # %% auto 0
-__all__ = ['contrast_images', 'probe_accuracy', 'probe_cells']
+__all__ = ['contrast_images', 'probe_accuracy', 'probe_cells', 'clipped_log_loss', 'paper_probe_score', 'paper_probe_cells']
 
 # %% ../nbs/60_probe.ipynb
 def contrast_images(labels:np.ndarray, # label of every image
@@ -75,22 +75,34 @@ def probe_cells(acts:np.ndarray, # (images, units) activations of one layer
                 mag_bin:np.ndarray, # (units,) magnitude cell of each unit
                 rows:int=4, cols:int=4, # grid shape
                 folds:int=5, # cross-validation folds
-                seed:int=0, # seeds the comparison images and the folds
+                seed:int=0, # seeds the comparison images, the folds and the unit subsets
+                max_units:int|None=None, # cells with more units are probed on random subsets of this many
+                n_subsets:int=50, # random subsets per cell of more than `max_units` units
                )->np.ndarray:
-    "Held-out probe accuracy of every cell, (rows, cols): all cells and folds fitted together."
+    "Held-out probe accuracy of every cell, (rows, cols): cells above `max_units` units on random subsets of them."
     import torch
     pos, neg = contrast_images(labels, target, others, seed)
     if len(pos) < folds:
         raise GridablateError(f"{folds}-fold probes need at least {folds} images of the target class: use more images "
                               "per class")
+    if max_units is not None and (max_units < 1 or n_subsets < 1):
+        raise GridablateError(f"max_units and n_subsets must be at least 1, got {max_units} and {n_subsets}")
     idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     cells = [np.flatnonzero((sel_bin == r) & (mag_bin == c)) for r in range(rows) for c in range(cols)]
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros((len(idx), 1)), y))
+    train = np.zeros((folds, len(idx)))
+    for f, (tr, _) in enumerate(splits): train[f, tr] = 1
+    large = [k for k, u in enumerate(cells) if max_units is not None and len(u) > max_units]
+    whole = [k for k in range(len(cells)) if k not in large]
+    out = np.empty(len(cells))
+    for k in large:
+        subsets = _unit_subsets(len(cells[k]), max_units, n_subsets, seed, divmod(k, cols))
+        out[k] = _subset_accuracy(np.asarray(acts[np.ix_(idx, cells[k])], float), y, train, subsets)
+    if not whole: return out.reshape(rows, cols)
+    cells = [cells[k] for k in whole]
     width = max(len(u) for u in cells)
     F = np.zeros((len(cells), len(idx), width))                         # cells' features, zero-padded
     for k, u in enumerate(cells): F[k, :, :len(u)] = acts[np.ix_(idx, u)]
-    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(F[0], y))
-    train = np.zeros((folds, len(idx)))
-    for f, (tr, _) in enumerate(splits): train[f, tr] = 1
     # standardise each (cell, fold) with its training rows' mean and std, as StandardScaler does
     Fx = np.repeat(F[:, None], folds, 1)                                 # (cells, folds, n, width)
     w = train[None, :, :, None]
@@ -105,4 +117,191 @@ def probe_cells(acts:np.ndarray, # (images, units) activations of one layer
     hit = (pred == Y.bool()).double().numpy().reshape(len(cells), folds, len(idx))
     test_mask = 1 - train
     acc = (hit * test_mask).sum(2) / test_mask.sum(1)                    # (cells, folds)
-    return acc.mean(1).reshape(rows, cols)
+    out[whole] = acc.mean(1)
+    return out.reshape(rows, cols)
+
+# %% ../nbs/60_probe.ipynb
+_CHUNK_BYTES = 2**28                                                     # the largest (problems, units, images) block
+
+def _newton_logistic(X, # (problems, units + 1, images) float64 features; the last row all ones (the intercept's)
+                     y, # (images,) or (problems, images) 0/1 labels
+                     train=None, # (problems, images) 0/1 weights of the images fitted on (None: every image)
+                     C:float=1.0, # inverse L2 strength, scikit-learn's `C`
+                     penalize_intercept:bool=False, # penalise the intercept like a weight (as liblinear does)
+                     X32=None, # X in float32, if at hand
+                     tol:float=1e-7, # a problem is solved once no decision value moves by more than this
+                     iters:int=200, # at most this many steps
+                    )->tuple:
+    "Many L2 logistic regressions solved to their optimum together: `(coef (problems, units + 1), decision values)`."
+    import torch
+    B, D, n = X.shape
+    dt = X.dtype
+    y = torch.as_tensor(y, dtype=dt).expand(B, n)
+    tw = None if train is None else torch.as_tensor(train, dtype=dt).expand(B, n)
+    reg = torch.full((D,), 1 / C, dtype=dt)
+    if not penalize_intercept: reg[-1] = 0
+    def objective(z, w, yy, t):
+        loss = torch.nn.functional.softplus(z) - yy * z
+        return (loss if t is None else loss * t).sum(-1) + .5 * (reg * w * w).sum(-1)
+    W = torch.zeros(B, D, dtype=dt)
+    rate = (y if tw is None else y * tw).sum(-1) / (n if tw is None else tw.sum(-1))
+    W[:, -1] = torch.logit(rate.clamp(1e-3, 1 - 1e-3))                  # start from the base rate
+    # the working set: the problems not yet solved, compacted as they drop out
+    idx, Xw, Xh, yw, tww = torch.arange(B), X, X.float() if X32 is None else X32, y, tw
+    w, z = W.clone(), W[:, -1:].expand(B, n).clone()
+    L = torch.zeros(B, D, D, dtype=dt)
+    last = torch.full((B,), float("inf"), dtype=dt)
+    need, act = torch.ones(B, dtype=torch.bool), torch.ones(B, dtype=torch.bool)
+    for k in range(iters):
+        p = torch.sigmoid(z)
+        r = p - yw if tww is None else tww * (p - yw)
+        g = torch.bmm(Xw, r[..., None])[..., 0] + reg * w
+        redo = (need & act).nonzero()[:, 0]
+        if len(redo):                                                    # a new Hessian, built in float32
+            sel = slice(None) if len(redo) > .7 * len(idx) else redo
+            s = p[sel] * (1 - p[sel])
+            s = s if tww is None else s * tww[sel]
+            xs = Xh[sel] if k < 20 else Xw[sel]                          # float64 where convergence is slow
+            H = torch.bmm(xs * s.to(xs.dtype)[:, None, :], xs.mT).to(dt)
+            diag = H.diagonal(dim1=1, dim2=2)
+            diag += reg + 1e-10 * diag.amax(-1, keepdim=True)            # keeps it positive definite
+            if isinstance(sel, slice): L = torch.linalg.cholesky_ex(H)[0]
+            else: L[redo] = torch.linalg.cholesky_ex(H)[0]
+        step = torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, g[..., None], upper=False),
+                                             upper=True)[..., 0]
+        dz = torch.bmm(step[:, None, :], Xw)[:, 0]
+        f0, dec = objective(z, w, yw, tww), (g * step).sum(-1)
+        t = act.to(dt)
+        for _ in range(60):                                              # halve the step until the objective drops
+            f1 = objective(z - t[:, None] * dz, w - t[:, None] * step, yw, tww)
+            bad = (f1 > f0 - 1e-4 * t * dec) & (dec > 1e-10 * f0.abs()) & (t > 0)
+            if not bad.any(): break
+            t = torch.where(bad, t / 2, t)
+        w -= t[:, None] * step; z -= t[:, None] * dz
+        size = t * dz.abs().amax(-1)
+        need, last = (t < 1) | (size > .25 * last), size                 # keep a Hessian while it contracts fast
+        act &= size >= tol
+        n_act = int(act.sum())
+        if n_act == 0: break
+        if n_act < .5 * len(idx):
+            W[idx] = w
+            keep = act.nonzero()[:, 0]
+            idx, Xw, Xh, yw, w, z, L, last, need, act = (
+                v[keep] for v in (idx, Xw, Xh, yw, w, z, L, last, need, act))
+            if tww is not None: tww = tww[keep]
+    else: warnings.warn(f"{int(act.sum())} of {B} logistic regressions moved by more than {tol} after {iters} steps")
+    W[idx] = w
+    return W, torch.bmm(W[:, None, :], X)[:, 0]
+
+# %% ../nbs/60_probe.ipynb
+def _unit_subsets(n_units:int, max_units:int, n_subsets:int, seed:int, cell:tuple)->np.ndarray:
+    "(n_subsets, max_units) sorted positions of units, each row drawn without replacement, seeded by `seed` and `cell`."
+    rng = np.random.default_rng([seed, *cell])
+    return np.stack([np.sort(rng.choice(n_units, max_units, replace=False)) for _ in range(n_subsets)])
+
+def _subset_accuracy(F:np.ndarray, # (images, units) one cell's activations on the contrast images
+                     y:np.ndarray, # (images,) 0/1 labels
+                     train:np.ndarray, # (folds, images) 0/1: the training images of each fold
+                     subsets:np.ndarray, # (subsets, units per subset) positions of the units probed
+                    )->float:
+    "Held-out accuracy on subsets of one cell's units (standardised per fold), averaged over folds and subsets."
+    import torch
+    folds, n = train.shape
+    S, d = subsets.shape
+    # each fold's training mean and std of every unit of the cell, as StandardScaler computes them
+    mean, std = np.empty((folds, F.shape[1])), np.empty((folds, F.shape[1]))
+    for f in range(folds):
+        Ff = F[train[f] == 1]
+        mean[f] = Ff.mean(0); std[f] = np.sqrt(((Ff - mean[f]) ** 2).mean(0))
+    std[std == 0] = 1
+    Ft, test = torch.from_numpy(np.ascontiguousarray(F.T)), torch.from_numpy(1 - train)
+    mean, std = torch.from_numpy(mean), torch.from_numpy(std)
+    chunk = max(1, _CHUNK_BYTES // (8 * folds * (d + 1) * n))          # subsets per block of (subset, fold) problems
+    acc = []
+    for i in range(0, S, chunk):
+        sub = torch.from_numpy(subsets[i:i + chunk])
+        X = torch.ones(len(sub), folds, d + 1, n, dtype=torch.float64)
+        X[:, :, :d] = (Ft[sub][:, None] - mean[:, sub].transpose(0, 1)[..., None]) / std[:, sub].transpose(0, 1)[..., None]
+        Z = _newton_logistic(X.view(-1, d + 1, n), y, train=torch.from_numpy(train).repeat(len(sub), 1))[1]
+        hit = ((Z > 0) == torch.from_numpy(y).bool()).double().view(len(sub), folds, n)
+        acc.append(((hit * test).sum(-1) / test.sum(-1)).mean(1))         # (subsets,): mean over folds
+    return float(torch.cat(acc).mean())
+
+# %% ../nbs/60_probe.ipynb
+def clipped_log_loss(y:np.ndarray, # (images,) 0/1 labels
+                     pred:np.ndarray, # (images,) hard 0/1 predictions, read as probabilities of class 1
+                     eps:float=1e-15, # clipping; 1e-15 was `log_loss`'s default before scikit-learn 1.2
+                    )->float:
+    "Mean log-loss as scikit-learn before 1.2 computed it: predictions clipped to [eps, 1-eps], rows renormalised."
+    q = np.clip(np.asarray(pred, float), eps, 1 - eps)[:, None]
+    P = np.append(1 - q, q, axis=1)
+    P /= P.sum(1)[:, None]
+    return float(-np.log(P[np.arange(len(q)), np.asarray(y, int)]).mean())
+
+def paper_probe_score(features:np.ndarray, # (images, units) activations of the units probed
+                      y:np.ndarray, # (images,) 1 for the target class's images, 0 for the comparison classes'
+                      eps:float=1e-15, # log-loss clipping (1e-15: the paper's scikit-learn)
+                      solver:str="liblinear", # "liblinear": the paper's `LogisticRegression()`; "lbfgs": today's
+                     )->float:
+    "The authors' probe on one set of units, literally: fit, predict the images fitted on, exp(-clipped log-loss)."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                                  # lbfgs's iteration limit: as the paper ran it
+        clf = LogisticRegression(solver=solver).fit(features, y)
+    return float(np.exp(-clipped_log_loss(y, clf.predict(features), eps)))
+
+# %% ../nbs/60_probe.ipynb
+def paper_probe_cells(acts:np.ndarray, # (images, units) activations of one layer
+                      labels:np.ndarray, # (images,) labels
+                      target:int, # the target class's label
+                      others, # labels of the comparison classes (the paper: 10 drawn at random)
+                      sel_bin:np.ndarray, # (units,) selectivity strip of each unit
+                      mag_bin:np.ndarray, # (units,) magnitude cell of each unit
+                      rows:int=4, cols:int=4, # grid shape
+                      n_subsets:int=200, # random unit subsets per cell of more than `max_units` units
+                      max_units:int=100, # units per subset
+                      seed:int=0, # seeds the subsets
+                      eps:float=1e-15, # log-loss clipping (1e-15: the paper's scikit-learn)
+                      penalize_intercept:bool=True, # True: the paper's liblinear fit; False: today's lbfgs default
+                     )->np.ndarray:
+    "The paper's probe score of every cell, (rows, cols): exp(-mean in-sample log-loss of hard predictions)."
+    import torch
+    labels = np.asarray(labels)
+    pos, neg = np.flatnonzero(labels == target), np.flatnonzero(np.isin(labels, list(others)) & (labels != target))
+    if len(pos) == 0: raise GridablateError(f"no images of class {target}: check the class list and the image source")
+    if len(neg) == 0: raise GridablateError(f"no images of the comparison classes {list(others)}: check the class list")
+    if max_units < 1 or n_subsets < 1:
+        raise GridablateError(f"max_units and n_subsets must be at least 1, got {max_units} and {n_subsets}")
+    idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    n, m = len(idx), len(pos)
+    cost = np.array([[clipped_log_loss([c], [p], eps) for p in (0, 1)] for c in (0, 1)])   # cost[label, prediction]
+    def mean_loss(Z):                                                    # each problem's mean log-loss
+        hit = (Z > 0).numpy()
+        return (cost[1, 1] * hit[:, :m].sum(1) + cost[1, 0] * (m - hit[:, :m].sum(1))
+                + cost[0, 1] * hit[:, m:].sum(1) + cost[0, 0] * (n - m - hit[:, m:].sum(1))) / n
+    cells = [np.flatnonzero((sel_bin == r) & (mag_bin == c)) for r in range(rows) for c in range(cols)]
+    for k, u in enumerate(cells):
+        if len(u) == 0: raise GridablateError(f"cell {divmod(k, cols)} has no units: probe a full grid")
+    loss = np.empty(len(cells))
+    small = [k for k, u in enumerate(cells) if len(u) <= max_units]
+    if small:                                  # every subset of a small cell is the whole cell: one fit each, together
+        width = max(len(cells[k]) for k in small)
+        X = torch.zeros(len(small), width + 1, n, dtype=torch.float64)
+        X[:, width] = 1
+        for j, k in enumerate(small): X[j, :len(cells[k])] = torch.from_numpy(acts[np.ix_(idx, cells[k])].T)
+        loss[small] = mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept)[1])
+    chunk = max(1, _CHUNK_BYTES // (8 * (max_units + 1) * n))
+    for k, u in enumerate(cells):
+        if len(u) <= max_units: continue
+        # the cell's units by image, and a row of ones that every subset takes as its intercept's feature
+        Ft = torch.ones(len(u) + 1, n, dtype=torch.float64)
+        Ft[:-1] = torch.from_numpy(acts[np.ix_(idx, u)].T)
+        Ft32 = Ft.float()
+        subsets = _unit_subsets(len(u), max_units, n_subsets, seed, divmod(k, cols))
+        subsets = torch.from_numpy(np.c_[subsets, np.full(n_subsets, len(u))])
+        losses = []
+        for i in range(0, n_subsets, chunk):
+            rows_ = subsets[i:i + chunk].reshape(-1)
+            X, X32 = (torch.index_select(f, 0, rows_).view(-1, max_units + 1, n) for f in (Ft, Ft32))
+            losses.append(mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept, X32=X32)[1]))
+        loss[k] = np.concatenate(losses).mean()
+    return np.exp(-loss).reshape(rows, cols)

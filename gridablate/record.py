@@ -12,7 +12,30 @@ from .networks import NETWORKS, TINY_NAMES, Network, _is_network
 from .sources import check_source
 
 # %% auto 0
-__all__ = ['Study', 'stored_study']
+__all__ = ['PRESETS', 'OPTIONS', 'Method', 'Study', 'stored_study']
+
+# %% ../nbs/80_record.ipynb
+@dataclasses.dataclass(frozen=True)
+class Method:
+    "The method's choices of a study, resolved from its preset and the options given."
+    unit:str # 'channel' or 'neuron'
+    n_others:int|str # comparison classes per target: a number drawn at random, or 'all'
+    rank:str # 'tie_aware' or 'paper'
+    deficit:str # 'signed' or 'clipped'
+    probe:str # 'heldout' or 'paper'
+    probe_units:int # most units one probe is fitted on
+    probe_subsets:int # random subsets a larger cell is probed on
+    crossfit:bool # grid and measurements on different halves of the images
+    @property
+    def others(self)->int|None: return None if self.n_others == "all" else self.n_others   # as `other_classes` takes it
+
+PRESETS = {
+    "gridablate": dict(unit="channel", n_others="all", rank="tie_aware", deficit="signed", probe="heldout",
+                       probe_units=256, probe_subsets=50, crossfit=True),
+    "paper": dict(unit="neuron", n_others=10, rank="paper", deficit="clipped", probe="paper",
+                  probe_units=100, probe_subsets=200, crossfit=False)}
+OPTIONS = dict(unit=("channel", "neuron"), rank=("tie_aware", "paper"), deficit=("signed", "clipped"),
+               probe=("heldout", "paper"))
 
 # %% ../nbs/80_record.ipynb
 def _tuple(v): return None if v is None else tuple(v) if isinstance(v, (list, tuple)) else (v,)
@@ -27,7 +50,9 @@ class Study:
     layers:tuple|None = None # analysis layers (default: every analysis layer of each network)
     rows:int = 4 # grid strips along selectivity
     cols:int = 4 # grid cells along magnitude
-    n_others:int|None = None # comparison classes per target (default: all others)
+    preset:str = "gridablate" # the method's choices: 'gridablate' or 'paper' (`PRESETS`); the options below override
+    unit:str|None = None # what a unit is: 'channel' (a conv channel's spatial mean) or 'neuron' (every activation)
+    n_others:int|str|None = None # comparison classes per target: a number drawn at random, or 'all' others
     folds:int = 5 # probe cross-validation folds
     seed:int = 0 # seeds every random draw (`gridablate.draws`)
     weights:str = "pretrained" # weights of every named network ('pretrained', 'random', or a file)
@@ -36,13 +61,32 @@ class Study:
     fv_steps:int = 32 # feature-visualization optimisation steps
     n_null:int = 200 # random unit groups per cell size ablated as each cell's null (0: none)
     n_offtarget:int|None = None # comparison images for the off-target deficit (default: as many as target images)
-    rank:str = "tie_aware" # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
-    crossfit:bool = True # grid from one half of each class's images, probes and ablations on the other, and back
+    rank:str|None = None # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
+    deficit:str|None = None # per-image rank deficit: 'signed' (after - before) or 'clipped' (an improvement counts 0)
+    probe:str|None = None # 'heldout' (balanced, k-fold held-out accuracy) or 'paper' (in-sample exp(-log-loss))
+    probe_units:int|None = None # a cell with more units is probed on random subsets of this many units
+    probe_subsets:int|None = None # how many subsets such a cell is probed on (the mean is reported)
+    crossfit:bool|None = None # grid from one half of each class's images, probes and ablations on the other, and back
 
     def __post_init__(self):
         self.networks, self.classes, self.layers = _tuple(self.networks), _tuple(self.classes), _tuple(self.layers)
         self.companions = _tuple(self.companions) or ()
         _check(self)
+
+    @property
+    def method(self)->Method:
+        "The method's choices, resolved: each option as given, or else the preset's."
+        return Method(**{k: v if (v := getattr(self, k)) is not None else PRESETS[self.preset][k]
+                         for k in PRESETS[self.preset]})
+
+    def image_classes(self)->tuple|None:
+        "The classes to take images of: as given; else, for ImageNet under the paper's preset, the paper's (50 for an "
+        "AlexNet-only study, the first 8 otherwise, as its scripts); else None, the source's default."
+        if self.classes is not None or self.preset != "paper" or not str(self.source).startswith("imagenet:"):
+            return self.classes
+        from gridablate.data import PAPER_CLASSES_50, PAPER_CLASSES_8
+        alex = all(isinstance(n, str) and n in ("paper_alexnet", "alexnet") for n in self.networks)
+        return PAPER_CLASSES_50 if alex else PAPER_CLASSES_8
 
     def record(self)->dict:
         "The study as JSON-ready values: a network object by its spec (or 'object:NAME'), a Dataset by its type."
@@ -87,21 +131,31 @@ def _check(s:Study):
     need(s.folds >= 2, f"folds must be at least 2, got {s.folds}")
     need(s.n_per_class >= s.folds, f"n_per_class must be at least {s.folds} (the probes are {s.folds}-fold "
                                    f"cross-validated), got {s.n_per_class}")
-    need(not s.crossfit or s.n_per_class >= 2 * s.folds, f"n_per_class must be at least {2 * s.folds} to cross-fit "
+    need(s.preset in PRESETS, f"unknown preset {s.preset!r}: use one of {', '.join(map(repr, PRESETS))}")
+    for k, allowed in OPTIONS.items():
+        v = getattr(s, k)
+        need(v is None or v in allowed, f"{k} must be one of {', '.join(map(repr, allowed))} (or None: the "
+                                        f"preset's), got {v!r}")
+    need(s.crossfit is None or isinstance(s.crossfit, bool), f"crossfit must be True or False, got {s.crossfit!r}")
+    for k in ("probe_units", "probe_subsets"):
+        v = getattr(s, k)
+        need(v is None or isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+             f"{k} must be a whole number of at least 1 (or None: the preset's), got {v!r}")
+    m = s.method
+    need(not m.crossfit or s.n_per_class >= 2 * s.folds, f"n_per_class must be at least {2 * s.folds} to cross-fit "
          f"(each half of a class's images is probed {s.folds}-fold), got {s.n_per_class}: use more images, "
          "or crossfit=False")
-    need(isinstance(s.crossfit, bool), f"crossfit must be True or False, got {s.crossfit!r}")
     need(s.rows >= 1 and s.cols >= 1, f"rows and cols must be at least 1, got {s.rows}x{s.cols}")
     need(0 <= s.seed < 2**32, f"seed must be between 0 and 2**32 - 1, got {s.seed}")
     need(s.n_null >= 0, f"n_null must be at least 0, got {s.n_null}")
     need(s.fv_steps >= 1 and s.companion_images >= 1, "fv_steps and companion_images must be at least 1")
     need(s.n_offtarget is None or 1 <= s.n_offtarget <= s.n_per_class,
          f"n_offtarget must be between 1 and n_per_class ({s.n_per_class}), got {s.n_offtarget}")
-    need(s.n_others is None or s.n_others >= 1, f"n_others must be at least 1, got {s.n_others}")
+    need(s.n_others in (None, "all") or isinstance(s.n_others, int) and not isinstance(s.n_others, bool)
+         and s.n_others >= 1, f"n_others must be a number of at least 1 or 'all', got {s.n_others!r}")
     need(s.classes is None or (len(s.classes) > 0 and len(set(map(str, s.classes))) == len(s.classes)),
          f"classes must list at least one class, each once (None: the default), got {s.classes}")
     need(s.layers is None or len(s.layers) > 0, "layers is empty: name at least one layer, or None for all")
-    need(s.rank in ("tie_aware", "paper"), f"rank must be 'tie_aware' or 'paper', got {s.rank!r}")
     need(isinstance(s.weights, str) and s.weights,
          f"weights must be 'pretrained', 'random' or a file, got {s.weights!r}")
 

@@ -11,8 +11,8 @@ from .errors import GridablateError
 from .networks import Network, resolve_network
 from .record import Study, stored_study
 from .sources import images_for, images_note, study_tensors, fingerprint, weights_fingerprint
-from .activations import record
-from .cells import analyse_network, gather
+from .activations import record, neuron_means
+from .cells import analyse_network, gather, halves
 from .store import locked, write, Pieces
 
 # %% auto 0
@@ -73,7 +73,7 @@ def prepare_network(study:Study, # the study
                    )->Prepared:
     "Load one network of a study and its images, fix its provenance, and record its activations once (sealed)."
     net = study_network(item, study, device)
-    ds = images_for(study.source, net, study.classes, study.n_per_class, study.seed)
+    ds = images_for(study.source, net, study.image_classes(), study.n_per_class, study.seed)
     layers = list(net.layers) if study.layers is None else [l for l in study.layers if l in net.layers]
     if not layers:
         raise GridablateError(f"none of the layers {list(study.layers)} is in {net.name}: "
@@ -81,9 +81,14 @@ def prepare_network(study:Study, # the study
     tensors = study_tensors(ds)
     pieces = Pieces(out, net.name, {"study": study.to_json(), "gridablate_version": __version__,
                                     "images": fingerprint(*tensors), "weights": weights_fingerprint(net)})
-    acts_path = out / "activations" / f"{net.name}.zarr"
+    m = study.method
+    acts_path = out / "activations" / f"{net.name}{'.neurons' * (m.unit == 'neuron')}.zarr"
     acts = pieces.get(acts_path)
-    if acts is None: acts = record(net, ds, layers, progress=progress); pieces.put(acts, acts_path)
+    if acts is None and m.unit == "neuron":              # class means per neuron, streamed (per half if cross-fitted)
+        parts = halves(study.seed, tensors[1].numpy(), list(ds.class_ids)) if m.crossfit else None
+        acts = neuron_means(net, tensors[0], tensors[1].numpy(), list(ds.class_ids), layers, parts)
+        pieces.put(acts, acts_path)
+    elif acts is None: acts = record(net, ds, layers, progress=progress); pieces.put(acts, acts_path)
     return Prepared(net, ds, layers, tensors, acts, acts_path, [ds.classes[c] for c in ds.class_ids], pieces)
 
 # %% ../nbs/83_study.ipynb
@@ -91,7 +96,8 @@ def results_attrs(study:Study, prepared:dict)->dict:
     "The results' attributes: the record, the networks' origins and preprocessing, fingerprints and versions."
     import sklearn
     nets = {n: w.net for n, w in prepared.items()}
-    return {"config": study.to_json(), "gridablate_version": __version__,
+    return {"config": study.to_json(), "gridablate_version": __version__, "preset": study.preset,
+            "method": json.dumps(dataclasses.asdict(study.method)),
             "source": study.record()["source"], "n_per_class": study.n_per_class, "seed": study.seed,
             "weights": json.dumps({n: net.weights_id for n, net in nets.items()}),
             "networks": json.dumps({n: {"spec": net.spec or f"object:{n}", "weights": net.weights_id,

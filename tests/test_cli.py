@@ -56,3 +56,23 @@ def test_missing_gpu_is_a_usage_error(tmp_path):
     if torch.cuda.is_available(): pytest.skip("this machine has a GPU")
     r = gridablate("run", "--device", "cuda", "--out", str(tmp_path))
     assert r.returncode == 2 and "no CUDA GPU" in r.stderr
+
+def test_preset_paper_with_an_override(tmp_path):
+    r = gridablate("run", "--preset", "paper", "--unit", "channel", "--networks", "tiny_alexnet", "--n_per_class", "10",
+                   "--classes", "0,7,19", "--layers", "conv2,dense1", "--n_null", "2", "--out", str(tmp_path / "res"))
+    assert r.returncode == 0, r.stderr
+    from gridablate.activations import load
+    res = load(tmp_path / "res" / "results.zarr")
+    method = json.loads(res.attrs["method"])
+    assert res.attrs["preset"] == "paper"
+    assert method == dict(unit="channel", n_others=10, rank="paper", deficit="clipped", probe="paper", probe_units=100,
+                          probe_subsets=200, crossfit=False)
+    assert res.sizes["unit"] == 128                                                 # channels, as asked
+    assert (res.rank_deficit.values >= 0).all()                                     # clipped per image
+    assert "max(0," in res.rank_deficit.attrs["description"] and "paper's probe" in res.probe_accuracy.attrs["description"]
+
+def test_bad_preset_options_exit_2(tmp_path):
+    for args, msg in [(("--preset", "authors"), "unknown preset 'authors'"), (("--n_others", "some"), "'all'"),
+                      (("--deficit", "abs"), "deficit must be one of"), (("--crossfit", "--no_crossfit"), "contradict")]:
+        r = gridablate("run", *args, "--out", str(tmp_path))
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

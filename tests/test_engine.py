@@ -1,7 +1,9 @@
-"The ablation engine against one full pass per mask on a real torchvision network (AlexNet, random weights, 224 px)."
-import numpy as np, torch
-from gridablate.networks import load_network
-from gridablate.ablation import cut_at, ablate, rank_deficits, true_class_rank, logits_of
+"""The ablation engine against one full pass per mask on real torchvision networks (random weights): AlexNet at
+224 px, ResNet-18 and MobileNetV2 at 64 px; channel and neuron level; layer by layer and all layers at once."""
+import warnings, numpy as np, pytest, torch, torch.nn as nn, torchvision
+from gridablate.networks import load_network, wrap_model
+from gridablate.ablation import (cut_at, ablate, rank_deficits, rank_deficits_layers, true_class_rank, logits_of,
+                                 layer_units, UNITS, _channels_last, _plan)
 
 def test_engine_equals_full_passes_on_torchvision_alexnet():
     torch.manual_seed(0)
@@ -30,3 +32,79 @@ def test_engine_equals_full_passes_on_torchvision_alexnet():
             np.testing.assert_array_equal(deficits[g][clear], naive[clear], err_msg=f"{layer}, group {g}")
             compared += int(clear.sum())
     assert compared >= 0.9 * 7 * 16 * len(y)                                    # the check is not vacuous
+
+def _torchvision_small(arch:str, layers:list, size:int=64):
+    "A torchvision architecture with random weights, taking `size`-pixel images (cheap enough for a test)."
+    torch.manual_seed(0)
+    return wrap_model(getattr(torchvision.models, arch)(num_classes=50), layers, [f"c{k}" for k in range(50)],
+                      input_size=size, name=arch)
+
+def _nets():
+    yield load_network("alexnet", "random"), 4
+    yield _torchvision_small("resnet18", [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)]), 8
+    yield _torchvision_small("mobilenet_v2", [f"features.{i}" for i in range(1, 19)]), 8
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_layers_at_once_equal_layer_by_layer_and_full_passes(unit):
+    "One prefix for all layers gives exactly the per-layer engine's deficits; both match one full pass per group."
+    for net, n in _nets():
+        g = torch.Generator().manual_seed(1)
+        x = torch.randint(0, 256, (n, 3, net.input_size, net.input_size), generator=g, dtype=torch.uint8)
+        y = torch.randint(0, len(net.classes), (n,), generator=g)
+        base = true_class_rank(logits_of(net, x), y)
+        rng = np.random.default_rng(2)
+        groups = {l: np.array_split(rng.permutation(layer_units(net, l, unit)), 16) for l in net.layers}
+        together = rank_deficits_layers(net, x, y, groups, base, unit=unit)
+        assert len(_plan(net, list(groups), unit)[2]) == len(groups), f"{net.name}: every layer should share the prefix"
+        compared = total = 0
+        for l, gs in groups.items():
+            np.testing.assert_array_equal(together[l], rank_deficits(net, x, y, l, gs, base, unit=unit),
+                                          err_msg=f"{net.name} {l} {unit}")
+            if unit == "channel" and net.name == "alexnet": continue   # the test above compares these with full passes
+            cut = cut_at(net, l, unit)
+            assert cut is not None, f"{net.name} layer {l} should split"
+            with torch.no_grad(): fast = cut.logits(cut.before(_channels_last(net.normalise(x))), gs).view(16, n, -1)
+            for k, units in enumerate(gs):
+                with ablate(net, l, units, unit), torch.no_grad(): slow = net(x)
+                err = float((fast[k] - slow).abs().max())               # float rounding: the orders of sums differ
+                assert err <= 1e-4 * float(slow.abs().max()), f"{net.name} {l} {k} {unit}: logits differ by {err}"
+                gap = (slow - slow[torch.arange(n), y][:, None]).abs()   # a near-tie may swap under that rounding
+                gap[torch.arange(n), y] = float("inf")
+                clear = (gap.min(1).values > 2 * err).numpy()
+                naive = (true_class_rank(slow, y) - base).numpy()
+                np.testing.assert_array_equal(together[l][k][clear], naive[clear], err_msg=f"{net.name} {l} {k} {unit}")
+                compared, total = compared + int(clear.sum()), total + n
+        assert compared >= 0.9 * total, f"{net.name}: only {compared} of {total} comparisons clear of near-ties"
+
+class Gate(nn.Module):
+    "A layer with a branch on the data inside: it traces only when kept whole."
+    def __init__(self): super().__init__(); self.conv = nn.Conv2d(3, 8, 3, padding=1)
+    def forward(self, x):
+        h = self.conv(x)
+        return h.relu() if h.mean() > -1e9 else h
+
+class Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate, self.head = Gate(), nn.Linear(512, 10)
+        self.conv = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+    def forward(self, x): return self.head(self.conv(self.gate(x)).flatten(1))
+
+def test_layers_fall_back_one_by_one_where_the_network_does_not_trace():
+    "No shared trace: 'gate' is cut on its own (kept whole), 'conv' is ablated by a hook; the answers stay the same."
+    torch.manual_seed(0)
+    net = wrap_model(Gated(), ["gate", "conv"], list("abcdefghij"), mean=(0, 0, 0), std=(1, 1, 1), input_size=8)
+    x, y = torch.rand(12, 3, 8, 8), torch.arange(12) % 10
+    groups = {"gate": [[0, 1], [2], [3, 4, 5, 6, 7]], "conv": [[0], [1, 2, 3]]}
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        together = rank_deficits_layers(net, x, y, groups)
+    assert [str(m.message).split(":")[0] for m in w if "cannot be split" in str(m.message)] == \
+        ["custom cannot be split at layer 'conv'"]
+    for unit in UNITS:
+        gs = {"gate": [[0, 64, 511]], "conv": [[5, 300]]} if unit == "neuron" else groups
+        naive = rank_deficits_layers(net, x, y, gs, unit=unit, naive=True)
+        for l, d in rank_deficits_layers(net, x, y, gs, unit=unit).items():
+            np.testing.assert_array_equal(d, naive[l])
+            np.testing.assert_array_equal(d, rank_deficits(net, x, y, l, gs[l], unit=unit))
+    np.testing.assert_array_equal(together["gate"], rank_deficits(net, x, y, "gate", groups["gate"], naive=True))

@@ -3,7 +3,10 @@
 
 1. runs `gridablate run` (the tiny zoo on the generated world, every default) into gridablate-results/default/
    (resumable: an interrupted run goes on where it stopped; delete the folder to start over);
-2. writes a compact copy of its results.zarr to nbs/results/default.nc.gz (float32, gzipped netCDF3);
+   and the same study under the paper's preset into gridablate-results/default-paper/ (`--preset paper`, no
+   companions: the same networks and images, the paper's method);
+2. writes compact copies of their results.zarr to nbs/results/default.nc.gz and default_paper.nc.gz (gzipped
+   netCDF3; the paper's copy without its per-neuron variables, which the run's own store keeps);
 3. re-executes nbs/results/default.ipynb and nbs/index.ipynb in place, cleans them with nbdev_clean and
    regenerates README.md.
 `--paper` instead executes nbs/results/paper.ipynb in place (`make paper`): the paper's setup, which needs ImageNet
@@ -17,15 +20,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "nbs" / "results" / "default.nc.gz"
+PAPER_STORE = ROOT / "nbs" / "results" / "default_paper.nc.gz"
+UNIT_VARS = ("class_mean", "selectivity", "magnitude", "unit_sel_bin", "unit_mag_bin")
 PAGES = (ROOT / "nbs" / "results" / "default.ipynb", ROOT / "nbs" / "index.ipynb")
 PAPER = ROOT / "nbs" / "results" / "paper.ipynb"
 
 def compact(src:Path, # a results.zarr written by `run_study`
             dst:Path=STORE, # the .nc.gz file to write
+            drop:tuple=(), # variables to leave out
            )->Path:
     "A compact, exact copy of a results store: one gzipped netCDF3 file (scipy only). Read it with `read_store`."
     from gridablate.activations import load
-    ds = load(src)
+    ds = load(src).drop_vars(list(drop))
+    if drop: ds = ds.drop_dims([d for d in ("unit",) if not any(d in v.dims for v in ds.variables.values())])
     for v in ds.variables.values(): v.encoding.clear()
     raw = ds.to_netcdf(None, engine="scipy")
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -84,10 +91,13 @@ def main(argv=None):
         execute(PAPER, flags=("paper",))
         subprocess.run([str(bin_ / "nbdev_clean"), "--fname", str(PAPER)], check=True, cwd=ROOT)
         return print(f"executed {PAPER.relative_to(ROOT)} in {time.time() - t0:.0f} s")
+    paper = a.store.with_name(a.store.name + "-paper")
     if not a.no_run:
         subprocess.run([str(bin_ / "gridablate"), "run", "--out", str(a.store)], check=True, cwd=ROOT)
-    out = compact(a.store / "results.zarr")
-    print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1e6:.2f} MB")
+        subprocess.run([str(bin_ / "gridablate"), "run", "--preset", "paper", "--companions", "none", "--out",
+                        str(paper)], check=True, cwd=ROOT)
+    for out in (compact(a.store / "results.zarr"), compact(paper / "results.zarr", PAPER_STORE, UNIT_VARS)):
+        print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1e6:.2f} MB")
     if not a.no_exec:
         for nb in PAGES:
             execute(nb); print(f"executed {nb.relative_to(ROOT)}")

@@ -1,0 +1,90 @@
+"""The paper's AlexNet study at neuron level against channel level: time per class, projected to 50 classes, and peak
+resident memory, each measured in a fresh process on this machine.
+
+    python benchmarks/paper_study.py [--networks paper_alexnet,alexnet] [--classes 50] [--images 50] [--measure 1]
+                                     [--out benchmarks/results/paper_study.json]
+
+Per network (random weights: timing does not depend on them) and per level, one process:
+  1. holds `--classes` x `--images` random 8-bit images at the network's input size, as a study holds them;
+  2. prepares what every class needs, as `gridablate run` does: channel level records every unit's spatial mean on
+     every image; neuron level streams every neuron's class means (`activations.neuron_means`);
+  3. analyses every layer of `--measure` target classes exactly as a study does (`cells.analyse_class`) under the
+     paper's preset (neuron level) or the paper's preset with `unit='channel'`: 10 comparison classes, the paper's
+     probe (200 subsets of up to 100 units, all 500 comparison images), clipped deficits, no cross-fitting, no null
+     (the paper has none);
+  4. reports its preparation time, its time per class, the projected study (preparation + classes x per class) and
+     its peak resident memory (the study's: everything a run holds is held here).
+Prints a table and writes the figures, the machine and the library versions to JSON.
+"""
+import argparse, json, platform, resource, subprocess, sys, time
+from pathlib import Path
+
+def one(network:str, unit:str, n_classes:int, images:int, measure:int)->dict:
+    "One network at one level, in this process."
+    import numpy as np, torch
+    from gridablate.networks import load_network
+    from gridablate.record import Study
+    from gridablate.activations import record, NeuronActs
+    from gridablate.cells import NetworkInputs, analyse_class
+    torch.manual_seed(0)
+    net = load_network(network, "random")
+    class_ids = list(range(n_classes))
+    labels = torch.tensor(class_ids).repeat_interleave(images)
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (len(labels), 3, net.input_size, net.input_size), generator=g, dtype=torch.uint8)
+    class Held(torch.utils.data.Dataset):
+        "The held images as an image source."
+        classes, targets = net.classes, labels.tolist()
+        def __len__(self): return len(labels)
+        def __getitem__(self, i): return imgs[i].float() / 255, int(labels[i])
+        def batch(self, idx): return imgs[list(idx)].float() / 255, labels[list(idx)]
+    layers = list(net.layers)
+    study = Study(networks=(network,), preset="paper", unit=unit, n_per_class=images, n_null=0)
+    t0 = time.perf_counter()
+    acts = (NeuronActs(net, imgs, labels.numpy(), class_ids, layers) if unit == "neuron"
+            else record(net, Held(), layers))
+    prepare = time.perf_counter() - t0
+    inputs = NetworkInputs(net, imgs, labels, class_ids, acts)
+    units = {l: inputs.n_units(l) for l in layers}
+    t0 = time.perf_counter()
+    for pos in range(measure): analyse_class(study, inputs, layers, pos)
+    per_class = (time.perf_counter() - t0) / measure
+    return dict(network=network, unit=unit, classes=n_classes, images_per_class=images, units=sum(units.values()),
+                units_per_layer=units, prepare_s=round(prepare, 1), per_class_s=round(per_class, 1),
+                projected_study_min=round((prepare + n_classes * per_class) / 60, 1),
+                peak_rss_gb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2))
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--networks", default="paper_alexnet,alexnet")
+    p.add_argument("--classes", type=int, default=50)
+    p.add_argument("--images", type=int, default=50)
+    p.add_argument("--measure", type=int, default=1, help="target classes analysed and timed")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "paper_study.json"))
+    p.add_argument("--one", nargs=2, metavar=("NETWORK", "UNIT"), help="one run in this process, printing JSON")
+    a = p.parse_args()
+    if a.one:
+        print(json.dumps(one(a.one[0], a.one[1], a.classes, a.images, a.measure))); sys.exit(0)
+    import torch, sklearn, numpy
+    from gridablate import __version__
+    res = dict(machine=platform.machine(), processor=platform.processor(), threads=torch.get_num_threads(),
+               cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+               python=platform.python_version(), torch=torch.__version__, sklearn=sklearn.__version__,
+               numpy=numpy.__version__, gridablate=__version__, args=vars(a), runs=[])
+    print(f"{'network':14s} {'unit':8s} {'units':>9s} {'prepare s':>10s} {'per class s':>12s} {'50-class min':>13s} "
+          f"{'peak GB':>8s}")
+    for n in a.networks.split(","):
+        for unit in ("channel", "neuron"):
+            r = subprocess.run([sys.executable, __file__, "--one", n, unit, "--classes", str(a.classes), "--images",
+                                str(a.images), "--measure", str(a.measure)], capture_output=True, text=True)
+            if r.returncode: sys.exit(f"{n} {unit} failed:\n{r.stderr[-3000:]}")
+            row = json.loads(r.stdout.strip().splitlines()[-1])
+            res["runs"].append(row)
+            print(f"{n:14s} {unit:8s} {row['units']:9d} {row['prepare_s']:10.1f} {row['per_class_s']:12.1f} "
+                  f"{row['projected_study_min']:13.1f} {row['peak_rss_gb']:8.2f}")
+        ch, ne = res["runs"][-2], res["runs"][-1]
+        ratio = ne["projected_study_min"] / ch["projected_study_min"]
+        res.setdefault("neuron_over_channel", {})[n] = round(ratio, 2)
+        print(f"{n}: neuron level / channel level, projected study: {ratio:.2f}x")
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
