@@ -128,7 +128,7 @@ def _newton_logistic(X, # (problems, units + 1, images) float64 features; the la
                      train=None, # (problems, images) 0/1 weights of the images fitted on (None: every image)
                      C:float=1.0, # inverse L2 strength, scikit-learn's `C`
                      penalize_intercept:bool=False, # penalise the intercept like a weight (as liblinear does)
-                     X32=None, # X in float32, if at hand
+                     X32=None, # the features the Hessian is built from (default X in float32; X itself: float64)
                      tol:float=1e-7, # a problem is solved once no decision value moves by more than this
                      iters:int=200, # at most this many steps
                     )->tuple:
@@ -300,8 +300,8 @@ def paper_probe_cells(acts:np.ndarray, # (images, units) activations of one laye
         subsets = torch.from_numpy(np.c_[subsets, np.full(n_subsets, len(u))])
         losses = []
         for i in range(0, n_subsets, chunk):
-            rows_ = subsets[i:i + chunk].reshape(-1)
-            X, X32 = (torch.index_select(f, 0, rows_).view(-1, max_units + 1, n) for f in (Ft, Ft32))
+            pick = subsets[i:i + chunk].reshape(-1)
+            X, X32 = (torch.index_select(f, 0, pick).view(-1, max_units + 1, n) for f in (Ft, Ft32))
             losses.append(mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept, X32=X32)[1]))
         loss[k] = np.concatenate(losses).mean()
     return np.exp(-loss).reshape(rows, cols)
