@@ -3,10 +3,11 @@
 
 1. runs `gridablate run` (the tiny zoo on the generated world, every default) into gridablate-results/default/
    (resumable: an interrupted run goes on where it stopped; delete the folder to start over);
-   and the same study under the paper's preset into gridablate-results/default-paper/ (`--preset paper`, no
-   companions: the same networks and images, the paper's method);
-2. writes compact copies of their results.zarr to nbs/results/default.nc.gz and default_paper.nc.gz (gzipped
-   netCDF3; the paper's copy without its per-neuron variables, which the run's own store keeps);
+   and the comparison study under both presets into gridablate-results/presets/PRESET/: the same networks and
+   images on 8 of the world's classes (`COMPARE_CLASSES`), no companions (the paper's preset costs about 15 times
+   the default per class here, its probe alone 200 fits per cell);
+2. writes compact copies of their results.zarr to nbs/results/default.nc.gz and presets_PRESET.nc.gz (gzipped
+   netCDF3; the copies of the comparison without their per-unit variables, which the runs' own stores keep);
 3. re-executes nbs/results/default.ipynb and nbs/index.ipynb in place, cleans them with nbdev_clean and
    regenerates README.md.
 `--paper` instead executes nbs/results/paper.ipynb in place (`make paper`): the paper's setup, which needs ImageNet
@@ -20,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "nbs" / "results" / "default.nc.gz"
-PAPER_STORE = ROOT / "nbs" / "results" / "default_paper.nc.gz"
+COMPARE_CLASSES = "0,3,6,9,12,15,18,21"   # the comparison study's classes: every third of the world's
 UNIT_VARS = ("class_mean", "selectivity", "magnitude", "unit_sel_bin", "unit_mag_bin")
 PAGES = (ROOT / "nbs" / "results" / "default.ipynb", ROOT / "nbs" / "index.ipynb")
 PAPER = ROOT / "nbs" / "results" / "paper.ipynb"
@@ -91,13 +92,16 @@ def main(argv=None):
         execute(PAPER, flags=("paper",))
         subprocess.run([str(bin_ / "nbdev_clean"), "--fname", str(PAPER)], check=True, cwd=ROOT)
         return print(f"executed {PAPER.relative_to(ROOT)} in {time.time() - t0:.0f} s")
-    paper = a.store.with_name(a.store.name + "-paper")
+    presets = a.store.with_name("presets")
     if not a.no_run:
         subprocess.run([str(bin_ / "gridablate"), "run", "--out", str(a.store)], check=True, cwd=ROOT)
-        subprocess.run([str(bin_ / "gridablate"), "run", "--preset", "paper", "--companions", "none", "--out",
-                        str(paper)], check=True, cwd=ROOT)
-    for out in (compact(a.store / "results.zarr"), compact(paper / "results.zarr", PAPER_STORE, UNIT_VARS)):
-        print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1e6:.2f} MB")
+        for preset in ("gridablate", "paper"):
+            subprocess.run([str(bin_ / "gridablate"), "run", "--preset", preset, "--classes", COMPARE_CLASSES,
+                            "--companions", "none", "--out", str(presets / preset)], check=True, cwd=ROOT)
+    outs = [compact(a.store / "results.zarr")] + [
+        compact(presets / p / "results.zarr", STORE.with_name(f"presets_{p}.nc.gz"), UNIT_VARS)
+        for p in ("gridablate", "paper")]
+    for out in outs: print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1e6:.2f} MB")
     if not a.no_exec:
         for nb in PAGES:
             execute(nb); print(f"executed {nb.relative_to(ROOT)}")
