@@ -1,17 +1,27 @@
 """The ablation and probe engines against the simple ways, side by side in one run.
 
-    python benchmarks/ablation_engine.py [--classes 8] [--images 50] [--naive-classes 1] [--out ablation_engine.json]
+    python benchmarks/ablation_engine.py [--classes 8] [--images 50] [--naive-classes 1] [--tiny-classes 2]
+                                         [--out ablation_engine.json]
+
+Captum's `LayerFeatureAblation` is timed beside the engine where Captum is installed (`pip install captum`, a
+benchmark-only dependency); without it that part is skipped, with a message.
 
 Measures, on this machine and in this one process:
   1. the dense float32 matmul rate (the machine's practical peak);
   2. every tiny network: the ablation sweep (all layers x 16 cells, target and comparison images, as `gridablate run`
-     does) with one full pass per cell (naive) and with the engine, their ratio and the largest deficit difference;
+     does) with one full pass per cell (naive) and with the engine (`rank_deficits_layers`: one call per class with
+     every layer, the part before the cuts run once), their ratio and the largest deficit difference;
      the probe sweep with scikit-learn and with the batched probes, and the largest accuracy difference;
   3. torchvision AlexNet at 224x224 with random weights (timing does not depend on the weights): the same sweep for
      `--classes` classes x `--images` images (plus as many comparison images), the engine on all classes and the
      naive loop on the first `--naive-classes` (a full naive sweep takes hours: the ratio is taken on the classes both
-     ran); the engine's floating-point rate (operations counted by torch's FlopCounterMode) as a fraction of the
-     matmul rate; probe times; peak resident memory; and the projected time of the paper's AlexNet study (50 classes).
+     ran); beside them on the naive classes: the engine layer by layer (`rank_deficits` per layer: the part before
+     each cut run per layer), so the gain of running it once for all layers shows; the engine at neuron level (every
+     activation a unit) on the same images; and Captum's `LayerFeatureAblation` on the same channel-level sweep (per
+     layer, a layer mask giving each channel its cell's id, as many perturbations per evaluation as memory allows,
+     the true class's rank per image as the output), whose attributions are the same per-image deficits, negated;
+     the engine's floating-point rate (operations counted by torch's FlopCounterMode) as a fraction of the matmul
+     rate; probe times; peak resident memory; and the projected time of the paper's AlexNet study (50 classes).
   4. the paper's AlexNet study at full size, in a fresh process: 50 classes x 50 random 8-bit images at 224 px held
      and recorded as a study holds them, then every layer of one target class analysed as `gridablate run` does
      (grid, probes, ablations) under three settings: the method's (off-target deficit on as many comparison images
@@ -29,7 +39,8 @@ from gridablate.zoo import TINY_NETS
 from gridablate.sources import study_tensors
 from gridablate.activations import record
 from gridablate.probe import contrast_images, probe_cells, probe_accuracy
-from gridablate.ablation import rank_deficits, cut_at, true_class_rank, logits_of
+from gridablate.ablation import (rank_deficits, rank_deficits_layers, cut_at, layer_units, true_class_rank, logits_of,
+                                 memory_limit, _pass_bytes)
 
 p = argparse.ArgumentParser()
 p.add_argument("--classes", type=int, default=8)
@@ -91,23 +102,64 @@ def grids(width, seed=0):
     "16 equal-count unit groups (timing does not depend on which units share a cell)."
     return np.array_split(np.random.default_rng(seed).permutation(width), 16)
 
-def sweep(net, images, labels, classes, naive, count_flops=False, study=None):
+def sweep(net, images, labels, classes, mode, unit="channel", count_flops=False, study=None):
     """Deficits of every layer x target in `classes` (16 cells each; target images and as many of the study's other
-    classes); seconds, deficits and flops."""
+    classes), ablated with one full pass per cell (mode 'naive'), the engine layer by layer ('per_layer') or the
+    engine on all layers at once ('layers'); seconds, deficits ({layer: (16, images)} per class), flops and this
+    process's CPU seconds (less sensitive than seconds to other work on a shared machine)."""
     study = study or classes
     base = true_class_rank(logits_of(net, images), labels)
-    out, flops, t0 = [], 0, time.perf_counter()
-    for layer in net.layers:
-        width = cut_at(net, layer).width
-        for c in classes:
-            pos, neg = contrast_images(labels.numpy(), c, [o for o in study if o != c], 0)
-            idx = np.r_[pos, neg]
-            call = lambda: rank_deficits(net, images[idx], labels[idx], layer, grids(width), base[idx], naive=naive)
-            if count_flops:
-                with FlopCounterMode(display=False) as fc: out.append(call())
-                flops += fc.get_total_flops()
-            else: out.append(call())
-    return time.perf_counter() - t0, out, flops
+    cells = {l: grids(layer_units(net, l, unit)) for l in net.layers}
+    if mode == "layers":                                    # trace and split the network before the clock starts
+        rank_deficits_layers(net, images[:1], labels[:1], {l: [[]] for l in net.layers}, unit=unit)
+    if mode == "per_layer":
+        for l in net.layers: rank_deficits(net, images[:1], labels[:1], l, [[]], unit=unit)
+    out, flops, t0, c0 = [], 0, time.perf_counter(), time.process_time()
+    for c in classes:
+        pos, neg = contrast_images(labels.numpy(), c, [o for o in study if o != c], 0)
+        idx = np.r_[pos, neg]
+        def call():
+            if mode == "layers": return rank_deficits_layers(net, images[idx], labels[idx], cells, base[idx], unit=unit)
+            return {l: rank_deficits(net, images[idx], labels[idx], l, g, base[idx], naive=mode == "naive", unit=unit)
+                    for l, g in cells.items()}
+        if count_flops:
+            with FlopCounterMode(display=False) as fc: out.append(call())
+            flops += fc.get_total_flops()
+        else: out.append(call())
+    return time.perf_counter() - t0, out, flops, time.process_time() - c0
+
+def largest_difference(a, b)->float:
+    "Largest absolute difference between two sweeps' deficits."
+    return float(max(np.abs(x[l] - y[l]).max() for x, y in zip(a, b) for l in x))
+
+def captum_sweep(net, images, labels, classes, study):
+    """The same channel-level sweep with Captum's LayerFeatureAblation (None where Captum is not installed): per layer
+    and class one `attribute` call, the layer mask giving each channel its cell's id; deficits = -attributions."""
+    try: from captum.attr import LayerFeatureAblation
+    except ImportError:
+        print("  Captum is not installed: its part is skipped (install it with `pip install captum`)")
+        return None
+    rank_of = lambda x, y: true_class_rank(net(x), y)                   # the true class's rank per image
+    cells = {l: grids(layer_units(net, l)) for l in net.layers}
+    per_image = _pass_bytes(net, images[:1])                            # bytes of one image's full forward pass
+    out, t0, c0 = [], time.perf_counter(), time.process_time()
+    for c in classes:
+        pos, neg = contrast_images(labels.numpy(), c, [o for o in study if o != c], 0)
+        idx = np.r_[pos, neg]
+        x, y, res = images[idx], labels[idx], {}
+        per_eval = max(1, min(16, memory_limit() // (len(idx) * per_image)))
+        for l, groups in cells.items():
+            shape = cut_at(net, l).shape
+            mask = torch.zeros(shape[0], dtype=torch.long)
+            for g, u in enumerate(groups): mask[u] = g
+            with torch.no_grad():
+                attr = LayerFeatureAblation(rank_of, net.layer(l)).attribute(
+                    x, additional_forward_args=(y,), layer_mask=mask.view(1, -1, *([1] * (len(shape) - 1))),
+                    perturbations_per_eval=per_eval)
+            first = [int(u[0]) for u in groups]                          # one channel of each cell
+            res[l] = -(attr.flatten(2)[:, first, 0] if attr.ndim > 2 else attr[:, first]).T.double().numpy()
+        out.append(res)
+    return time.perf_counter() - t0, out, per_eval, time.process_time() - c0
 
 def probe_sweep(acts, labels, classes, reference, study=None):
     "Probe accuracies of every layer x target in `classes` x cell, batched or with scikit-learn."
@@ -136,14 +188,14 @@ tiny_classes = list(range(args.tiny_classes))
 res["tiny"] = []
 for name in (TINY_NETS if tiny_classes else ()):
     net = load_network(name)
-    t_naive, d_naive, _ = sweep(net, x, y, tiny_classes, naive=True, study=ds.class_ids)
-    t_fast, d_fast, _ = sweep(net, x, y, tiny_classes, naive=False, study=ds.class_ids)
+    t_naive, d_naive, _, _ = sweep(net, x, y, tiny_classes, "naive", study=ds.class_ids)
+    t_fast, d_fast, _, _ = sweep(net, x, y, tiny_classes, "layers", study=ds.class_ids)
     acts = record(net, ds, list(net.layers))
     tp_ref, a_ref = probe_sweep(acts, y.numpy(), tiny_classes, True, ds.class_ids)
     tp, a = probe_sweep(acts, y.numpy(), tiny_classes, False, ds.class_ids)
     row = dict(network=name, layers=len(net.layers), classes=len(tiny_classes), naive_s=round(t_naive, 2),
                engine_s=round(t_fast, 2), speedup=round(t_naive / t_fast, 2),
-               max_deficit_difference=float(max(np.abs(a_ - b_).max() for a_, b_ in zip(d_naive, d_fast))),
+               max_deficit_difference=largest_difference(d_naive, d_fast),
                probe_sklearn_s=round(tp_ref, 2), probe_batched_s=round(tp, 2), probe_speedup=round(tp_ref / tp, 2),
                max_probe_difference=float(np.abs(a_ref - a).max()))
     res["tiny"].append(row)
@@ -167,10 +219,13 @@ class Images(torch.utils.data.Dataset):
 acts = record(net, Images(), list(net.layers))
 t_record = time.perf_counter() - t0
 nc = classes[:args.naive_classes]
-t_naive, d_naive, _ = sweep(net, images, labels, nc, naive=True, study=classes)
-t_fast_sub, d_fast_sub, _ = sweep(net, images, labels, nc, naive=False, study=classes)
-t_fast, _, _ = sweep(net, images, labels, classes, naive=False)
-_, _, flops_one = sweep(net, images, labels, classes[:1], naive=False, count_flops=True, study=classes)
+t_naive, d_naive, _, c_naive = sweep(net, images, labels, nc, "naive", study=classes)
+t_per_sub, d_per_sub, _, c_per_sub = sweep(net, images, labels, nc, "per_layer", study=classes)
+t_fast_sub, d_fast_sub, _, c_fast_sub = sweep(net, images, labels, nc, "layers", study=classes)
+t_neuron_sub, _, _, c_neuron_sub = sweep(net, images, labels, nc, "layers", unit="neuron", study=classes)
+cap = captum_sweep(net, images, labels, nc, classes)
+t_fast, _, _, _ = sweep(net, images, labels, classes, "layers")
+_, _, flops_one, _ = sweep(net, images, labels, classes[:1], "layers", count_flops=True, study=classes)
 tp, _ = probe_sweep(acts, labels.numpy(), classes, False)
 tp_ref, _ = probe_sweep(acts, labels.numpy(), nc, True, classes)
 tp_sub, _ = probe_sweep(acts, labels.numpy(), nc, False, classes)
@@ -182,7 +237,13 @@ res["alexnet"] = dict(
     record_s=round(t_record, 1), naive_classes=len(nc), naive_s=round(t_naive, 1), engine_same_classes_s=round(t_fast_sub, 1),
     speedup=round(t_naive / t_fast_sub, 2), naive_projected_all_classes_s=round(t_naive / len(nc) * len(classes), 1),
     engine_all_classes_s=round(t_fast, 1),
-    max_deficit_difference=float(max(np.abs(a_ - b_).max() for a_, b_ in zip(d_naive, d_fast_sub))),
+    max_deficit_difference=largest_difference(d_naive, d_fast_sub),
+    engine_layer_by_layer_same_classes_s=round(t_per_sub, 1), speedup_layer_by_layer=round(t_naive / t_per_sub, 2),
+    prefix_reuse_gain=round(t_per_sub / t_fast_sub, 3),
+    max_difference_layer_by_layer=largest_difference(d_per_sub, d_fast_sub),
+    neuron_engine_same_classes_s=round(t_neuron_sub, 1), neuron_over_channel=round(t_neuron_sub / t_fast_sub, 2),
+    cpu_s=dict(naive=round(c_naive, 1), engine=round(c_fast_sub, 1), engine_layer_by_layer=round(c_per_sub, 1),
+               engine_neuron=round(c_neuron_sub, 1)),
     engine_gflops=round(rate, 1), fraction_of_matmul=round(rate / peak, 3),
     probe_batched_all_classes_s=round(tp, 1), probe_sklearn_s=round(tp_ref, 1), probe_batched_same_classes_s=round(tp_sub, 2),
     probe_speedup=round(tp_ref / tp_sub, 2), peak_rss_gb=round(rss_gb(), 2),
@@ -191,6 +252,29 @@ a = res["alexnet"]
 print(f"alexnet 224px, {len(classes)} classes x {args.images} images (+ as many comparison images), 7 layers x 16 cells:")
 print(f"  naive loop ({len(nc)} class): {t_naive:7.1f} s   engine, same work: {t_fast_sub:6.1f} s   ratio {a['speedup']:.2f}x   "
       f"largest deficit difference {a['max_deficit_difference']:g}")
+print(f"  CPU seconds of this process (ratios in brackets): naive {c_naive:.1f}, engine {c_fast_sub:.1f} "
+      f"({c_naive / c_fast_sub:.2f}x), layer by layer {c_per_sub:.1f} ({c_naive / c_per_sub:.2f}x; all layers at once "
+      f"{c_per_sub / c_fast_sub:.2f}x faster), neuron level {c_neuron_sub:.1f} "
+      f"({c_neuron_sub / c_fast_sub:.2f} x channel)")
+print(f"  engine layer by layer (the part before each cut run per layer), same work: {t_per_sub:6.1f} s   ratio "
+      f"{a['speedup_layer_by_layer']:.2f}x; all layers at once is {a['prefix_reuse_gain']:.2f}x faster, largest "
+      f"difference between the two {a['max_difference_layer_by_layer']:g}")
+print(f"  engine at neuron level (every activation a unit), same images: {t_neuron_sub:6.1f} s = "
+      f"{a['neuron_over_channel']:.2f} x channel level")
+if cap is not None:
+    t_cap, d_cap, per_eval, c_cap = cap
+    a["cpu_s"]["captum"] = round(c_cap, 1)
+    a.update(captum_s=round(t_cap, 1), captum_perturbations_per_eval=per_eval,
+             captum_over_engine=round(t_cap / t_fast_sub, 2),
+             captum_max_difference_engine=largest_difference(d_cap, d_fast_sub),
+             captum_max_difference_naive=largest_difference(d_cap, d_naive),
+             captum_identical_fraction=float(np.mean([(x[l] == y[l]).mean()
+                                                      for x, y in zip(d_cap, d_fast_sub) for l in x])))
+    print(f"  Captum LayerFeatureAblation ({per_eval} perturbations per evaluation), same work: {t_cap:6.1f} s = "
+          f"{a['captum_over_engine']:.2f} x the engine's time (CPU: {c_cap / c_fast_sub:.2f}x); its deficits equal "
+          f"the engine's on "
+          f"{a['captum_identical_fraction']:.2%} of (layer, cell, image), largest difference "
+          f"{a['captum_max_difference_engine']:g} (from the naive loop's: {a['captum_max_difference_naive']:g})")
 print(f"  engine, all {len(classes)} classes: {t_fast:.1f} s (naive, projected: {a['naive_projected_all_classes_s']:.0f} s)")
 print(f"  engine rate {rate:.1f} GFLOP/s = {rate / peak:.0%} of the matmul rate ({peak:.1f} GFLOP/s)")
 print(f"  probes: scikit-learn {tp_ref:.1f} s, batched {tp_sub:.2f} s for {len(nc)} class ({a['probe_speedup']:.1f}x); "

@@ -4,7 +4,8 @@
 
 # %% ../nbs/70_ablation.ipynb 3
 from __future__ import annotations
-import contextlib, functools, operator, os, warnings, numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torch.fx as fx
+import contextlib, functools, operator, os, warnings
+import numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torch.fx as fx
 from .networks import Network
 from .errors import GridablateError
 from .activations import iter_batches
@@ -260,9 +261,9 @@ class Cut:
         out = torch.empty((len(groups) * len(y), *y.shape[1:]), dtype=y.dtype, device=y.device,
                           memory_format=torch.channels_last if y.ndim == 4 else torch.contiguous_format)
         for g, (minus, u, w) in enumerate(weights):              # written into place: no copies to concatenate
-            part = out[g * len(y):(g + 1) * len(y)]
-            if not minus: part.copy_(conv(z[:, u], w, m.bias))
-            elif len(u): torch.sub(y, conv(z[:, u], w, None), out=part)
+            part, zu = out[g * len(y):(g + 1) * len(y)], _channels_last(z[:, u])   # indexing drops channels-last
+            if not minus: part.copy_(conv(zu, w, m.bias))
+            elif len(u): torch.sub(y, conv(zu, w, None), out=part)
             else: part.copy_(y)
         return out
 
@@ -403,9 +404,11 @@ def _plan(net:Network, layers:list, unit:str)->tuple:
             try: traced = _Traced(net, layers)
             except CannotCut: pass                                   # every layer on its own
         for l in layers:
-            try: cuts[l] = Cut(net, l, unit, traced) if traced is not None else None
-            except CannotCut: cuts[l] = None
-            cuts[l] = cuts[l] or cut_at(net, l, unit)
+            cut = None
+            if traced is not None:
+                try: cut = Cut(net, l, unit, traced)
+                except CannotCut: pass                               # this layer on its own
+            cuts[l] = cut or cut_at(net, l, unit)
         shared = [l for l in layers if cuts[l] is not None and traced is not None and cuts[l].traced is traced]
         prefix, at = None, {}
         if shared:
@@ -465,8 +468,9 @@ def rank_deficits_layers(net:Network, # the network
     if rank not in RANKS: raise GridablateError(f"unknown rank {rank!r}: use 'tie_aware' or 'paper'")
     for l in groups: net.layer(l)                                       # an unknown layer, said with the known ones
     labels, own = torch.as_tensor(labels).long(), base_ranks is None
-    groups = {l: ([np.zeros(0, np.int64)] if own else []) + [np.unique(np.asarray(u, dtype=np.int64)) for u in gs]   # sorted, each unit once
-              for l, gs in groups.items()}                  # own: the unablated copy first, ranked like the others
+    groups = {l: ([np.zeros(0, np.int64)] if own else [])       # own: the unablated copy first, ranked like the rest
+                 + [np.unique(np.asarray(u, dtype=np.int64)) for u in gs]        # sorted, each unit once
+              for l, gs in groups.items()}
     out = {l: np.zeros((len(gs), len(labels))) for l, gs in groups.items()}
     if naive:
         for l, gs in groups.items():

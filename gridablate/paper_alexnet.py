@@ -44,6 +44,14 @@ PAPER_ALEXNET_LAYERS = dict(conv1='features.relu1', conv2='features.relu2', conv
                             conv4='features.relu4', conv5='features.relu5', dense1='classifier.relu1',
                             dense2='classifier.relu2')
 
+def _takes_227(x:torch.Tensor)->torch.Tensor:
+    "`x`, if its images are 227×227 (the maps before dense1 are then 6×6); else a clear error."
+    if tuple(x.shape[-2:]) != (227, 227):
+        raise GridablateError(f'PaperAlexNet takes 227×227 images, not {tuple(x.shape[-2:])}: its dense1 reads '
+                              '6×6 maps of conv5')
+    return x
+torch.fx.wrap('_takes_227')      # one opaque step when traced, so the ablation engine can split the network
+
 class PaperAlexNet(nn.Module):
     "heuritech's CaffeNet-style AlexNet: RGB images scaled 0–255, 227×227, in; logits out."
     def __init__(self, widths:tuple=PAPER_ALEXNET_WIDTHS, # channels of conv1..conv5, units of dense1, dense2
@@ -69,10 +77,7 @@ class PaperAlexNet(nn.Module):
 
     def forward(self, x:torch.Tensor)->torch.Tensor:
         "Logits for a batch (B,3,227,227) of RGB images scaled 0–255."
-        x = self.features(x.flip(1) if self.bgr else x)
-        if x.shape[-2:] != (6, 6):
-            raise GridablateError(f'PaperAlexNet takes 227×227 images; these give {tuple(x.shape[-2:])} maps '
-                                  'before dense1 instead of 6×6')
+        x = self.features(_takes_227(x).flip(1) if self.bgr else _takes_227(x))
         return self.classifier(x.flatten(1))
 
 

@@ -107,3 +107,14 @@ def test_custom_networks_on_the_cluster(cluster, tmp_path):
     res = run_distributed(study, tmp_path / "dist", scheduler=client.scheduler.address, progress=False)
     assert len(json.loads((tmp_path / "dist" / "distributed.json").read_text())) == 2 * 3
     xr.testing.assert_identical(res, run_study(study, tmp_path / "one", progress=False))
+
+def test_neuron_level_paper_preset_on_the_cluster(cluster, tmp_path):
+    "Workers recompute neuron-level values from the sealed class means and give what one process gives."
+    client, _ = cluster
+    study = Study(networks=("tiny_alexnet",), classes=(0, 5, 13, 20), n_per_class=10, layers=("conv2", "dense2"),
+                  companions=(), n_null=2, preset="paper")
+    ref = run_study(study, tmp_path / "one", progress=False)
+    res = run_distributed(study, tmp_path / "many", scheduler=client.scheduler.address, progress=False)
+    xr.testing.assert_identical(res, ref)
+    assert (tmp_path / "many" / "activations" / "tiny_alexnet.neurons.zarr").is_dir()
+    assert int(res.layer_units.sel(layer="conv2")) == 64 * 8 * 8 and json.loads(res.attrs["method"])["unit"] == "neuron"
