@@ -117,4 +117,4 @@ def test_neuron_level_paper_preset_on_the_cluster(cluster, tmp_path):
     res = run_distributed(study, tmp_path / "many", scheduler=client.scheduler.address, progress=False)
     xr.testing.assert_identical(res, ref)
     assert (tmp_path / "many" / "activations" / "tiny_alexnet.neurons.zarr").is_dir()
-    assert int(res.layer_units.sel(layer="conv2")) == 64 * 8 * 8 and json.loads(res.attrs["method"])["unit"] == "neuron"
+    assert int(res.layer_units.sel(network="tiny_alexnet", layer="conv2")) == 64 * 8 * 8 and json.loads(res.attrs["method"])["unit"] == "neuron"
