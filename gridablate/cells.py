@@ -151,11 +151,13 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
                               "comparison images drawn for the probe (as many as target images); "
                               "choose one in that range")
     grid = lambda l, use: layer_grid(inputs.means(l, use), pos, others_pos, s.rows, s.cols)
-    whole = {l: grid(l, every) for l in layers}
+    means = {l: inputs.means(l, every) for l in layers}                       # over every image: the reported grid
+    whole = {l: layer_grid(means[l], pos, others_pos, s.rows, s.cols) for l in layers}
+    cells = {l: _groups(whole[l], s) for l in layers}
     probes, tgts, d_tgt, d_off = {l: [] for l in layers}, [], {l: [] for l in layers}, {l: [] for l in layers}
     for h, on in enumerate(parts):                 # measure on `on`, with the grid made from the other half's images
         part = f"half {h}" * m.crossfit
-        groups = {l: _groups(grid(l, parts[1 - h]) if m.crossfit else whole[l], s) for l in layers}
+        groups = {l: _groups(grid(l, parts[1 - h]), s) if m.crossfit else cells[l] for l in layers}
         tgt, neg = contrast_images(labels[on], target, others, _seed32(s.seed, "images", net.name, target, part))
         k = (s.n_offtarget if s.n_offtarget is None or not m.crossfit
              else s.n_offtarget // 2 + (h == 0) * (s.n_offtarget % 2))
@@ -174,16 +176,15 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
     tgt = np.concatenate(tgts); order = np.argsort(tgt); t = tgt[order]      # target images in the study's order
     nulls, sizes = {}, {}
     for l in layers:
-        sizes[l] = sorted({len(u) for u in _groups(whole[l], s)})
+        sizes[l] = sorted({len(u) for u in cells[l]})
         nulls[l] = [u for n in sizes[l] for u in null_groups(s.seed, net.name, l, inputs.n_units(l), n, s.n_null)]
     d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, None, batch_size, max_memory, rank=m.rank,
                                    unit=m.unit) if s.n_null else {})            # the null needs the target images
     out = {}
     for l in layers:
         null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)
-        out[l] = _unit(s, whole[l], _groups(whole[l], s), np.mean(probes[l], 0),
-                       np.concatenate(d_tgt[l], 1)[:, order], np.concatenate(d_off[l], 1), null, sizes[l],
-                       inputs.means(l, every)[:, pos])
+        out[l] = _unit(s, whole[l], cells[l], np.mean(probes[l], 0), np.concatenate(d_tgt[l], 1)[:, order],
+                       np.concatenate(d_off[l], 1), null, sizes[l], means[l][:, pos])
     return out
 
 def analyse_cell_grid(study:Study, # the study's settings

@@ -8,7 +8,7 @@ import dataclasses, json, numpy as np, pandas as pd, xarray as xr
 from pathlib import Path
 from .errors import GridablateError
 from .record import Study, PRESETS
-from .stats import claims
+from .stats import claims, _spearman
 
 # %% auto 0
 __all__ = ['run_presets', 'compare_cells', 'compare_grids', 'compare_claims', 'compare_presets', 'format_comparison']
@@ -26,12 +26,6 @@ def run_presets(study:Study, # the study; its preset is replaced by each of `pre
     return {p: run_study(dataclasses.replace(study, preset=p), Path(out) / p, **kw) for p in presets}
 
 # %% ../nbs/89_compare.ipynb
-def _spearman(x:np.ndarray, y:np.ndarray)->float:
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0: return np.nan
-    r = lambda v: pd.Series(v).rank().values
-    return float(np.corrcoef(r(x[ok]), r(y[ok]))[0, 1])
-
 def _same_study(a:xr.Dataset, b:xr.Dataset):
     "Refuse results that are not of the same networks, layers and classes: their cells would not correspond."
     for d in ("network", "layer", "class", "sel_bin", "mag_bin"):
@@ -65,7 +59,8 @@ def compare_grids(a:xr.Dataset, b:xr.Dataset, names:tuple=("gridablate", "paper"
                 x, y = a[k].sel(network=n, layer=l).values.ravel(), b[k].sel(network=n, layer=l).values.ravel()
                 if not np.isfinite(x).any(): break
                 r[f"{short}_mean_abs_difference"] = float(np.nanmean(np.abs(y - x)))
-                r[f"{short}_spearman"] = _spearman(x, y)
+                ok = np.isfinite(x) & np.isfinite(y)
+                r[f"{short}_spearman"] = _spearman(x[ok], y[ok])
             else: rows.append(r)
     return pd.DataFrame(rows)
 

@@ -54,14 +54,19 @@ def _mismatch(name:str, what:str)->GridablateError:
     return GridablateError(f"worker {_where()} sees other {what} for {name} than the client: make the same files "
                            "reachable at the same paths on every worker")
 
+def _sealed(path, seal:str)->Path:
+    "`path`, if its store still has the checksum the client checked; else a clear error."
+    path = Path(path); now = path.with_name(path.name + ".sha256")
+    if not now.exists() or now.read_text().strip() != seal:
+        raise GridablateError(f"{path} changed after the run started (its checksum differs): run the study again")
+    return path
+
 def layer_activations(path, # a sealed activation store `activations/NETWORK.zarr`
                       seal:str, # its checksum as the client checked it
                       layer:str, # the layer to read
                      )->np.ndarray:
     "One layer's (images, units) activations, read lazily: only that layer's chunk leaves the disk."
-    path = Path(path); now = path.with_name(path.name + ".sha256")
-    if not now.exists() or now.read_text().strip() != seal:
-        raise GridablateError(f"{path} changed after the run started (its checksum differs): run the study again")
+    path = _sealed(path, seal)
     key = (str(path), seal, layer)
     if key not in _ACTS:                   # keep the last layer read: a worker's units of one layer read it once
         acts = xr.open_zarr(path, consolidated=True, chunks=None)                     # no Dask arrays inside a task
@@ -75,9 +80,7 @@ def layer_activations(path, # a sealed activation store `activations/NETWORK.zar
 
 def worker_neurons(path, seal:str, study:Study, net, images, labels, class_ids:list)->NeuronActs:
     "Neuron-level activations on a worker: the sealed class means, per-image values recomputed (kept per network)."
-    path = Path(path); now = path.with_name(path.name + ".sha256")
-    if not now.exists() or now.read_text().strip() != seal:
-        raise GridablateError(f"{path} changed after the run started (its checksum differs): run the study again")
+    path = _sealed(path, seal)
     key = ("neurons", str(path), seal)
     if key not in _ACTS:
         means = xr.open_zarr(path, consolidated=True, chunks=None).load()
