@@ -206,7 +206,7 @@ class Cut:
             if not flat and len(shape(head)) == 4 and _flattens(gm, u):
                 flat, spatial, head = True, 1 if neuron else int(np.prod(shape(head)[2:])), u; continue
             m = _splittable(gm, u, len(shape(head)))
-            if m is not None and not (neuron and isinstance(m, nn.Conv2d)): lin = u
+            if m is not None: lin = u
             break
         self.entry, self.spatial = (lin or cut), spatial                  # spatial: columns of the split layer per unit
         self.linear = gm.get_submodule(lin.target) if lin is not None else None
@@ -229,26 +229,42 @@ class Cut:
         return _subgraph(self.traced.gm, *self._before, self.needs)
 
     def _weights(self, groups:list)->list:
-        "Per group: its columns of the split layer's input, and their weights (gathered once for every image chunk)."
+        """Per group: its columns of the split layer's input, and their weights (gathered once for every image chunk);
+        at neuron level before a convolution, the channels the group touches and where in them its neurons lie."""
         if self.linear is None: return [None] * len(groups)
         w, out = self.linear.weight, []
+        if self.unit == "neuron" and isinstance(self.linear, nn.Conv2d):
+            hw = int(np.prod(self.shape[1:]))
+            for u in groups:
+                u = torch.as_tensor(u, dtype=torch.long, device=w.device)
+                ch, at = torch.unique(u // hw, return_inverse=True)
+                gone = torch.zeros(len(ch), hw, dtype=w.dtype, device=w.device)
+                gone[at, u % hw] = 1                                           # 1 where a neuron is ablated
+                out.append((True, ch, w[:, ch], gone.view(len(ch), *self.shape[1:])))
+            return out
         for u in groups:
             u = torch.as_tensor(u, dtype=torch.long, device=w.device)
             u = (u[:, None] * self.spatial + torch.arange(self.spatial, device=w.device)).flatten()
             if 2 * len(u) > w.shape[1]:                        # most units ablated: cheaper from the units kept
                 k = torch.ones(w.shape[1], dtype=torch.bool, device=w.device); k[u] = False
-                out.append((False, k, w[:, k]))
-            else: out.append((True, u, w[:, u]))
+                out.append((False, k, w[:, k], None))
+            else: out.append((True, u, w[:, u], None))
         return out
 
     def _entry(self, vals:tuple, groups:list, weights:list)->torch.Tensor:
         "The value entering the part after the cut, for every group ablated (stacked group-major)."
         if self.linear is None and self.unit == "neuron":       # each copy's own activations zeroed, in place
             z = vals[-1]
-            zs = z.repeat(len(groups), *([1] * (z.ndim - 1))).contiguous()
-            flat = zs.view(len(groups), len(z), -1)
+            C, hw = z.shape[1], int(np.prod(z.shape[2:]))
+            zs = torch.empty((len(groups) * len(z), *z.shape[1:]), dtype=z.dtype, device=z.device,
+                             memory_format=torch.channels_last if z.ndim == 4 else torch.contiguous_format)
+            copies = zs.view(len(groups), *z.shape)
+            for g in range(len(groups)): copies[g].copy_(z)
+            flat = (zs.permute(0, 2, 3, 1) if z.ndim == 4 else zs).reshape(len(groups), len(z), -1)   # memory order
             for g, u in enumerate(groups):
-                if len(u): flat[g].index_fill_(1, torch.as_tensor(u, dtype=torch.long, device=z.device), 0)
+                if len(u) == 0: continue
+                u = torch.as_tensor(u, dtype=torch.long, device=z.device)
+                flat[g].index_fill_(1, (u % hw) * C + u // hw if z.ndim == 4 else u, 0)  # (c,h,w) sits at (h,w,c)
             return zs
         if self.linear is None:
             z = vals[-1]
@@ -260,8 +276,9 @@ class Cut:
                                 else F.conv2d(z, w, b, m.stride, m.padding, m.dilation))
         out = torch.empty((len(groups) * len(y), *y.shape[1:]), dtype=y.dtype, device=y.device,
                           memory_format=torch.channels_last if y.ndim == 4 else torch.contiguous_format)
-        for g, (minus, u, w) in enumerate(weights):              # written into place: no copies to concatenate
-            part, zu = out[g * len(y):(g + 1) * len(y)], _channels_last(z[:, u])   # indexing drops channels-last
+        for g, (minus, u, w, gone) in enumerate(weights):        # written into place: no copies to concatenate
+            part = out[g * len(y):(g + 1) * len(y)]
+            zu = _channels_last(z[:, u] if gone is None else z[:, u] * gone)   # indexing drops channels-last
             if not minus: part.copy_(conv(zu, w, m.bias))
             elif len(u): torch.sub(y, conv(zu, w, None), out=part)
             else: part.copy_(y)
