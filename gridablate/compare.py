@@ -97,8 +97,8 @@ def format_comparison(c:dict, # from `compare_presets`
         lines.append(f"{r.network:16s} {r.claim:5s} {r[f'verdict_{na}']:>20s} {r[f'verdict_{nb}']:>20s}  "
                      f"{r[f'estimate_{na}']:.3g} vs {r[f'estimate_{nb}']:.3g}" + ("  (differs)" * r.verdict_differs))
     g = c["grids"].groupby("network")[["deficit_spearman", "probe_spearman", "deficit_mean_abs_difference"]].mean()
-    lines += ["", "per network, mean over layers: rank correlation of the two grids' (class, cell) values, "
-              "and the mean |difference| of deficits", f"{'network':16s} {'deficit rho':>12s} {'probe rho':>10s} "
+    lines += ["", "per network, mean over layers: the rank correlation of the two grids' (class, cell) values,",
+              "and the mean |difference| of their deficits", f"{'network':16s} {'deficit rho':>12s} {'probe rho':>10s} "
               f"{'|Δ deficit|':>12s}"]
     lines += [f"{n:16s} {r.deficit_spearman:12.3f} {r.probe_spearman:10.3f} {r.deficit_mean_abs_difference:12.3g}"
               for n, r in g.iterrows()]
