@@ -260,7 +260,7 @@ class Cut:
                              memory_format=torch.channels_last if z.ndim == 4 else torch.contiguous_format)
             copies = zs.view(len(groups), *z.shape)
             for g in range(len(groups)): copies[g].copy_(z)
-            flat = (zs.permute(0, 2, 3, 1) if z.ndim == 4 else zs).reshape(len(groups), len(z), -1)   # memory order
+            flat = (zs.permute(0, 2, 3, 1) if z.ndim == 4 else zs).view(len(groups), len(z), -1)   # memory order
             for g, u in enumerate(groups):
                 if len(u) == 0: continue
                 u = torch.as_tensor(u, dtype=torch.long, device=z.device)
