@@ -8,14 +8,13 @@ Per network (random weights: timing does not depend on them) and per level, one 
   1. holds `--classes` x `--images` random 8-bit images at the network's input size, as a study holds them;
   2. prepares what every class needs, as `gridablate run` does: channel level records every unit's spatial mean on
      every image; neuron level streams every neuron's class means (`activations.neuron_means`);
-  3. analyses every layer of `--measure` target classes, one after another, exactly as a study does (`cells.analyse_class`) under the
-     paper's preset (neuron level) or the paper's preset with `unit='channel'`: 10 comparison classes, the paper's
-     probe (200 subsets of up to 100 units, all 500 comparison images), clipped deficits, no cross-fitting, no null
-     (the paper has none);
+  3. analyses every layer of `--measure` target classes, one after another, exactly as a study does
+     (`cells.analyse_class`) under the paper's preset (neuron level) or the paper's preset with `unit='channel'`:
+     10 comparison classes, the paper's probe (200 subsets of up to 100 units, all 500 comparison images), clipped
+     deficits, no cross-fitting, no null (the paper has none);
   4. reports its preparation time, each class's time, the projected study (preparation + the first class + the other
-     classes at the mean time of the classes after the first: the first also pays for the process's first touch of
-     its memory and the engine's tracing) and its peak resident memory (the study's: everything a run holds is held
-     here).
+     classes at the mean time of the classes after the first, since the first also pays one-time costs such as
+     tracing the network) and its peak resident memory (the study's: everything a run holds is held here).
 Prints a table and writes the figures, the machine and the library versions to JSON.
 """
 import argparse, json, platform, resource, subprocess, sys, time
