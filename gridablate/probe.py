@@ -130,6 +130,7 @@ def _newton_logistic(X, # (problems, units + 1, images) float64 features; the la
                      penalize_intercept:bool=False, # penalise the intercept like a weight (as liblinear does)
                      X32=None, # the features the Hessian is built from (default X in float32; X itself: float64)
                      tol:float=1e-7, # a problem is solved once no decision value moves by more than this
+                     signs:bool=False, # only the decision values' signs are wanted: stop once they are settled
                      iters:int=200, # at most this many steps
                     )->tuple:
     "Many L2 logistic regressions solved to their optimum together: `(coef (problems, units + 1), decision values)`."
@@ -179,8 +180,10 @@ def _newton_logistic(X, # (problems, units + 1, images) float64 features; the la
             t = torch.where(bad, t / 2, t)
         w -= t[:, None] * step; z -= t[:, None] * dz
         size = t * dz.abs().amax(-1)
+        fast = (t == 1) & (size <= .25 * last)                           # contracting: what is left is below size / 3
         need, last = (t < 1) | (size > .25 * last), size                 # keep a Hessian while it contracts fast
         act &= size >= tol
+        if signs: act &= ~(fast & (z.abs().amin(-1) > 4 * size))         # every sign settled, 12 times over
         n_act = int(act.sum())
         if n_act == 0: break
         if n_act < .5 * len(idx):
@@ -222,7 +225,8 @@ def _subset_accuracy(F:np.ndarray, # (images, units) one cell's activations on t
         sub = torch.from_numpy(subsets[i:i + chunk])
         X = torch.ones(len(sub), folds, d + 1, n, dtype=torch.float64)
         X[:, :, :d] = (Ft[sub][:, None] - mean[:, sub].transpose(0, 1)[..., None]) / std[:, sub].transpose(0, 1)[..., None]
-        Z = _newton_logistic(X.view(-1, d + 1, n), y, train=torch.from_numpy(train).repeat(len(sub), 1))[1]
+        Z = _newton_logistic(X.view(-1, d + 1, n), y, train=torch.from_numpy(train).repeat(len(sub), 1),
+                             signs=True)[1]
         hit = ((Z > 0) == torch.from_numpy(y).bool()).double().view(len(sub), folds, n)
         acc.append(((hit * test).sum(-1) / test.sum(-1)).mean(1))         # (subsets,): mean over folds
     return float(torch.cat(acc).mean())
@@ -288,7 +292,7 @@ def paper_probe_cells(acts:np.ndarray, # (images, units) activations of one laye
         X = torch.zeros(len(small), width + 1, n, dtype=torch.float64)
         X[:, width] = 1
         for j, k in enumerate(small): X[j, :len(cells[k])] = torch.from_numpy(acts[np.ix_(idx, cells[k])].T)
-        loss[small] = mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept)[1])
+        loss[small] = mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept, signs=True)[1])
     chunk = max(1, _CHUNK_BYTES // (8 * (max_units + 1) * n))
     for k, u in enumerate(cells):
         if len(u) <= max_units: continue
@@ -302,6 +306,7 @@ def paper_probe_cells(acts:np.ndarray, # (images, units) activations of one laye
         for i in range(0, n_subsets, chunk):
             pick = subsets[i:i + chunk].reshape(-1)
             X, X32 = (torch.index_select(f, 0, pick).view(-1, max_units + 1, n) for f in (Ft, Ft32))
-            losses.append(mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept, X32=X32)[1]))
+            losses.append(mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept, X32=X32,
+                                                     signs=True)[1]))
         loss[k] = np.concatenate(losses).mean()
     return np.exp(-loss).reshape(rows, cols)
