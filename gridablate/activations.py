@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_activations.ipynb 3
 from __future__ import annotations
-import json, contextlib, numpy as np, torch, xarray as xr
+import json, contextlib, shutil, tempfile, warnings, weakref, numpy as np, torch, xarray as xr
 from pathlib import Path
 from torch.utils.data import DataLoader
 from .networks import Network
@@ -12,7 +12,7 @@ from .errors import GridablateError
 
 # %% auto 0
 __all__ = ['unit_means', 'trace', 'iter_batches', 'image_ids', 'record', 'class_means', 'neuron_values', 'trace_neurons',
-           'neuron_means', 'NeuronActs', 'save', 'load']
+           'NeuronValues', 'neuron_means', 'NeuronActs', 'save', 'load']
 
 # %% ../nbs/40_activations.ipynb
 def unit_means(out:torch.Tensor)->torch.Tensor:
@@ -127,6 +127,86 @@ def trace_neurons(net:Network, layers:list):
 def _parts_of(labels:np.ndarray, parts)->list:
     return [np.arange(len(labels))] if parts is None else [np.asarray(p) for p in parts]
 
+class NeuronValues:
+    "Every image's neuron values in a scratch zarr store on disk, one array per layer, removed when closed."
+    def __init__(self, n_images:int, # images, written in order by `write`
+                 folder=None, # where the scratch folder goes (default: the system's temporary folder)
+                 budget:int|None=None, # the most bytes it may take (default: half the free space there)
+                ):
+        parent = Path(tempfile.gettempdir() if folder is None else folder)
+        parent.mkdir(parents=True, exist_ok=True)
+        self.n_images, self.arrays, self.written, self.note, self._pending = n_images, {}, 0, None, None
+        self.budget = shutil.disk_usage(parent).free // 2 if budget is None else budget
+        self.path = Path(tempfile.mkdtemp(prefix="neuron-values-", dir=parent))
+        self._remove = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    @property
+    def complete(self)->bool:
+        "Whether every image's values are stored."
+        self._settle()
+        return self.note is None and self.written == self.n_images
+
+    def _settle(self):
+        "Wait for the write in flight; a failed one gives the store up."
+        if self._pending is None: return
+        try: self._pending.result()
+        except OSError as e: self._give_up(f"writing them to {self.path} failed ({e.strerror or e})")
+        finally: self._pending = None
+
+    def _give_up(self, why:str)->bool:
+        self.note, self.arrays = why, {}
+        self.close()
+        warnings.warn(f"neuron values are recomputed for the images each probe needs: {why}", stacklevel=3)
+        return False
+
+    def write(self, start:int, # position of the first image
+              values:dict, # layer -> (images, units) float32 values
+             )->bool:
+        "Store the next images' values (as many each time) while the caller goes on; False once given up."
+        import zarr
+        from concurrent.futures import ThreadPoolExecutor
+        self._settle()                                                     # one write in flight at most
+        if self.note is not None: return False
+        if start != self.written:
+            raise GridablateError(f"images are written in order: expected image {self.written}, got {start}")
+        try:
+            if not self.arrays:
+                need = self.n_images * sum(v.shape[1] for v in values.values()) * 4
+                if need > self.budget:
+                    return self._give_up(f"every image's values would take {need / 2**30:.1f} GB, over the "
+                                         f"{self.budget / 2**30:.1f} GB the scratch disk allows")
+                g, n = zarr.open_group(self.path, mode="w"), len(next(iter(values.values())))
+                # a chunk per write: each written whole, as it is (ReLU's zeros are not looked for), never re-read
+                self.arrays = {l: g.create_array(l, shape=(self.n_images, v.shape[1]), chunks=(n, v.shape[1]),
+                                                 dtype="float32", compressors=None, fill_value=0,
+                                                 config={"write_empty_chunks": True}) for l, v in values.items()}
+                self._writer = ThreadPoolExecutor(1)        # writes overlap the next forward pass
+                weakref.finalize(self, self._writer.shutdown)
+        except OSError as e: return self._give_up(f"writing them to {self.path} failed ({e.strerror or e})")
+        def put(values=values):
+            for l, v in values.items(): self.arrays[l][start:start + len(v)] = np.asarray(v, np.float32)
+        self._pending = self._writer.submit(put)
+        self.written += len(next(iter(values.values())))
+        return True
+
+    def read(self, layer:str, # analysis layer
+             idx, # image positions
+            )->np.ndarray:
+        "(len(idx), units) values of `layer` on the images at `idx`, read a run of consecutive images at a time."
+        from zarr.buffer.cpu import NDBuffer
+        if not self.complete: raise GridablateError("these neuron values are not all stored: recompute them instead")
+        idx, a = np.asarray(idx, int).reshape(-1), self.arrays[layer]
+        out, at = np.empty((len(idx), a.shape[1]), np.float32), 0
+        for run in np.split(idx, np.flatnonzero(np.diff(idx) != 1) + 1) if len(idx) else []:     # straight into `out`
+            a.get_basic_selection(slice(run[0], run[-1] + 1), out=NDBuffer.from_numpy_array(out[at:at + len(run)]))
+            at += len(run)
+        return out
+
+    def close(self):
+        "Remove the scratch store (once the write in flight is over)."
+        if self._pending is not None: self._pending.exception(); self._pending = None   # waits; a failure: no matter
+        self._remove()
+
 @torch.no_grad()
 def neuron_means(net:Network, # the network
                  images:torch.Tensor, # (N,3,H,W) the images as it takes them
@@ -134,7 +214,8 @@ def neuron_means(net:Network, # the network
                  class_ids:list, # the study's classes (labels), in order
                  layers:list, # analysis layers
                  parts:list|None=None, # disjoint image positions, e.g. the two halves (default: all images)
-                 batch_size:int=32, # images per forward pass
+                 batch_size:int=16, # images per forward pass (images i·batch_size to (i+1)·batch_size - 1 together)
+                 keep:NeuronValues|None=None, # also store every image's values here
                 )->xr.Dataset:
     "Each neuron's mean over each class's images in each part, streamed: `mean` per layer, (part, class, unit)."
     labels = np.asarray(labels); parts = _parts_of(labels, parts)
@@ -145,6 +226,7 @@ def neuron_means(net:Network, # the network
     with trace_neurons(net, layers) as acts:
         for i in range(0, len(labels), batch_size):
             net(images[i:i + batch_size].to(net.device))
+            if keep is not None: keep.write(i, {l: acts[l].cpu().numpy() for l in layers})
             k, c = part_of[i:i + batch_size], cls[i:i + batch_size]
             ok = torch.as_tensor((k >= 0) & (c >= 0))
             slot = torch.as_tensor(k * len(class_ids) + c)[ok]
@@ -163,7 +245,7 @@ def neuron_means(net:Network, # the network
                         "in the part"}) for k, l in enumerate(layers)},
         coords={"part": np.arange(len(parts)), "class": list(class_ids),
                 "count": (("part", "class"), count.astype(int), {"description": "images of the class in the part"})},
-        attrs={"network": net.name, "layers": json.dumps(list(layers)), "unit": "neuron"})
+        attrs={"network": net.name, "layers": json.dumps(list(layers)), "unit": "neuron", "batch_size": batch_size})
 
 # %% ../nbs/40_activations.ipynb
 class NeuronActs:
@@ -176,13 +258,31 @@ class NeuronActs:
                  layers:list, # analysis layers
                  parts:list|None=None, # disjoint image positions means are kept for (e.g. the two halves)
                  means:xr.Dataset|None=None, # `neuron_means` already computed for these images and parts
-                 batch_size:int=32, # images per forward pass
+                 batch_size:int=16, # images per forward pass (`means`': the batches they were streamed in)
+                 values="auto", # per-image values on disk: "auto" (kept by the means' pass here when they fit), a
+                                # `NeuronValues` (filled here, or complete if `means` is given), or None (recomputed)
+                 scratch=None, # where "auto" keeps them (default: the system's temporary folder)
                 ):
         self.net, self.images, self.labels, self.class_ids = net, images, np.asarray(labels), list(class_ids)
         self.layers, self.batch_size, self.parts = list(layers), batch_size, _parts_of(np.asarray(labels), parts)
-        self.stored = means if means is not None else neuron_means(net, images, labels, class_ids, layers, parts,
-                                                                   batch_size)
+        if isinstance(values, str) and values != "auto":
+            raise GridablateError(f"values must be 'auto', a NeuronValues or None, got {values!r}")
+        if means is None:                                                  # the means' pass fills the values too
+            keep = NeuronValues(len(self.labels), scratch) if values == "auto" else values
+            self.stored = neuron_means(net, images, labels, class_ids, layers, parts, batch_size, keep)
+            self.values = keep if keep is not None and keep.complete else None      # given up: recomputed
+        else:
+            self.stored, self.values = means, None if values == "auto" else values
+            self.batch_size = int(means.attrs.get("batch_size", batch_size))
+            if self.values is not None and not self.values.complete:
+                raise GridablateError("`values` must hold every image's values when `means` is given: pass the "
+                                      "NeuronValues that `neuron_means` filled, or None to recompute them")
         self._rows = (None, {})
+
+    def close(self):
+        "Remove the per-image values kept on disk, if any."
+        if self.values is not None: self.values.close()
+        self.values = None
 
     def n_units(self, layer:str)->int: return self.stored[f"mean_{self.layers.index(layer)}"].shape[-1]
 
@@ -198,17 +298,21 @@ class NeuronActs:
     def rows(self, layer:str, # analysis layer
              idx, # image positions
             )->np.ndarray:
-        "(len(idx), units) values of `layer`'s neurons on the images at `idx`: every layer in one pass, kept."
-        key = tuple(np.asarray(idx).tolist())
+        "(len(idx), units) values of `layer`'s neurons on the images at `idx`: read, or recomputed for every layer, kept."
+        if self.values is not None: return self.values.read(layer, idx)
+        idx = np.asarray(idx, int).reshape(-1)
+        key, bs = tuple(idx.tolist()), self.batch_size
         if self._rows[0] != key:
             self._rows = (None, {})                                            # free the last images' values first
-            got = {l: [] for l in self.layers}
+            got = {l: np.empty((len(idx), self.n_units(l)), np.float32) for l in self.layers}
             with trace_neurons(self.net, self.layers) as acts, torch.no_grad():
-                for i in range(0, len(key), self.batch_size):
-                    self.net(self.images[list(key[i:i + self.batch_size])].to(self.net.device))
-                    for l in self.layers: got[l].append(acts[l].cpu().numpy())
-            self._rows = (key, {l: np.concatenate(v) for l, v in got.items()})
+                for b in np.unique(idx // bs):          # the means' batches: the values streamed, to the last bit
+                    self.net(self.images[b * bs:(b + 1) * bs].to(self.net.device))
+                    want = np.flatnonzero(idx // bs == b)
+                    for l in self.layers: got[l][want] = acts[l].cpu().numpy()[idx[want] - b * bs]
+            self._rows = (key, got)
         return self._rows[1][layer]
+
 
 # %% ../nbs/40_activations.ipynb
 def save(ds:xr.Dataset, # what to store

@@ -154,7 +154,7 @@ def run_distributed(study:Study, # what to run
         claim(out, study)
         prepared, todo = {}, []
         for item, net in zip(study.networks, study_networks(study, device)):
-            w = prepared[net.name] = prepare_network(study, out, net, device, progress)  # activations, once per network
+            w = prepared[net.name] = prepare_network(study, out, net, device, progress, keep_values=False)
             check_labels(w.net, w.ds, list(w.ds.class_ids))
             name = net.name
             seal = w.acts_path.with_name(w.acts_path.name + ".sha256").read_text().strip()

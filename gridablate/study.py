@@ -11,18 +11,20 @@ from .errors import GridablateError
 from .networks import Network, resolve_network
 from .record import Study, stored_study
 from .sources import images_for, images_note, study_tensors, fingerprint, weights_fingerprint
-from .activations import record, neuron_means
+from .activations import record, neuron_means, NeuronActs, NeuronValues
 from .cells import analyse_network, gather, halves
 from .store import locked, write, Pieces
 
 # %% auto 0
-__all__ = ['piece_path', 'claim', 'study_network', 'study_networks', 'Prepared', 'prepare_network', 'results_attrs',
+__all__ = ['SCRATCH', 'piece_path', 'claim', 'study_network', 'study_networks', 'Prepared', 'prepare_network', 'results_attrs',
            'finish_study', 'run_study']
 
 # %% ../nbs/83_study.ipynb
 def piece_path(out:Path, network:str, layer:str, pos:int)->Path:
     "Where the unit of work (network, layer, class position) is kept."
     return Path(out) / "units" / network / layer / f"{pos:04d}.nc"
+
+SCRATCH = ".gridablate-scratch"          # kept only while a run runs (neuron values); a killed run's, by the next claim
 
 def claim(out:Path, # the output folder (the caller holds its lock)
           study:Study, # the study to run there
@@ -36,6 +38,7 @@ def claim(out:Path, # the output folder (the caller holds its lock)
     tmp = cfg.with_name("config.json.partial"); tmp.write_text(study.to_json() + "\n"); os.replace(tmp, cfg)
     for p in sorted(out.rglob("*.partial*"), key=lambda p: len(p.parts)):                # leftovers of a killed write
         if p.exists(): shutil.rmtree(p) if p.is_dir() else p.unlink()
+    shutil.rmtree(out / SCRATCH, ignore_errors=True)                                   # and of a killed run
 
 # %% ../nbs/83_study.ipynb
 def study_network(item, # a name, a 'FILE.py:FUNCTION' spec, a `Network`, or 'object:NAME' from a record
@@ -64,12 +67,18 @@ def study_networks(study:Study, device="cpu")->list:
 class Prepared:
     "One network of a study, ready for its units of work."
     net:Network; ds:object; layers:list; tensors:tuple; acts:xr.Dataset; acts_path:Path; classes:list; pieces:Pieces
+    neurons:NeuronActs|None = None # neuron level: the means, and every image's values if kept on disk this run
+
+    def close(self):
+        "Remove what this run keeps on disk for the network only while it runs."
+        if self.neurons is not None: self.neurons.close()
 
 def prepare_network(study:Study, # the study
                     out:Path, # its output folder (the caller holds its lock)
                     item, # one of `study.networks`, or the network built from it
                     device:str="cpu", # torch device
                     progress:bool=False, # progress bars
+                    keep_values:bool=True, # neuron level: keep every image's values on disk for this run's probes
                    )->Prepared:
     "Load one network of a study and its images, fix its provenance, and record its activations once (sealed)."
     net = study_network(item, study, device)
@@ -83,13 +92,19 @@ def prepare_network(study:Study, # the study
                                     "images": fingerprint(*tensors), "weights": weights_fingerprint(net)})
     m = study.method
     acts_path = out / "activations" / f"{net.name}{'.neurons' * (m.unit == 'neuron')}.zarr"
-    acts = pieces.get(acts_path)
-    if acts is None and m.unit == "neuron":              # class means per neuron, streamed (per half if cross-fitted)
-        parts = halves(study.seed, tensors[1].numpy(), list(ds.class_ids)) if m.crossfit else None
-        acts = neuron_means(net, tensors[0], tensors[1].numpy(), list(ds.class_ids), layers, parts)
+    acts, values, neurons = pieces.get(acts_path), None, None
+    labels, class_ids = tensors[1].numpy(), list(ds.class_ids)
+    parts = halves(study.seed, labels, class_ids) if m.crossfit else None
+    if acts is None and m.unit == "neuron":
+        # class means per neuron, streamed (per half if cross-fitted); every image's values kept if they fit the disk
+        values = NeuronValues(len(labels), out / SCRATCH) if keep_values else None
+        acts = neuron_means(net, tensors[0], labels, class_ids, layers, parts, keep=values)
         pieces.put(acts, acts_path)
     elif acts is None: acts = record(net, ds, layers, progress=progress); pieces.put(acts, acts_path)
-    return Prepared(net, ds, layers, tensors, acts, acts_path, [ds.classes[c] for c in ds.class_ids], pieces)
+    if m.unit == "neuron":
+        neurons = NeuronActs(net, tensors[0], labels, class_ids, layers, parts, acts,
+                             values=values if values is not None and values.complete else None)
+    return Prepared(net, ds, layers, tensors, acts, acts_path, [ds.classes[c] for c in ds.class_ids], pieces, neurons)
 
 # %% ../nbs/83_study.ipynb
 def results_attrs(study:Study, prepared:dict)->dict:
@@ -137,10 +152,13 @@ def _run_held(study:Study, out:Path, progress:bool, device:str, max_memory:int|N
         w = prepared[net.name] = prepare_network(study, out, net, device, progress)
         name = net.name
         done = lambda l, p: w.pieces.get(piece_path(out, name, l, p))
-        for l, p, u in analyse_network(w.net, w.ds, w.layers, study, done, progress, w.acts, w.tensors, max_memory):
-            path = piece_path(out, name, l, p)
-            if not path.exists(): w.pieces.put(u, path)
-            units[(name, l, w.classes[p])] = u
+        try:
+            for l, p, u in analyse_network(w.net, w.ds, w.layers, study, done, progress, w.neurons or w.acts,
+                                           w.tensors, max_memory):
+                path = piece_path(out, name, l, p)
+                if not path.exists(): w.pieces.put(u, path)
+                units[(name, l, w.classes[p])] = u
+        finally: w.close()
         w.pieces.report()
     return finish_study(study, out, prepared, units, device, progress)
 
