@@ -130,7 +130,7 @@ def _parts_of(labels:np.ndarray, parts)->list:
 class NeuronValues:
     "Every image's neuron values in a scratch zarr store on disk, one array per layer, removed when closed."
     def __init__(self, n_images:int, # images, written in order by `write`
-                 folder=None, # where the scratch folder goes (default: the system's temporary folder)
+                 folder:Path|None=None, # where the scratch folder goes (default: the system's temporary folder)
                  budget:int|None=None, # the most bytes it may take (default: half the free space there)
                 ):
         parent = Path(tempfile.gettempdir() if folder is None else folder)
@@ -215,7 +215,7 @@ def neuron_means(net:Network, # the network
                  layers:list, # analysis layers
                  parts:list|None=None, # disjoint image positions, e.g. the two halves (default: all images)
                  batch_size:int=16, # images per forward pass (images i·batch_size to (i+1)·batch_size - 1 together)
-                 keep:NeuronValues|None=None, # also store every image's values here
+                 keep=None, # a `NeuronValues` that also stores every image's values
                 )->xr.Dataset:
     "Each neuron's mean over each class's images in each part, streamed: `mean` per layer, (part, class, unit)."
     labels = np.asarray(labels); parts = _parts_of(labels, parts)
@@ -259,12 +259,12 @@ class NeuronActs:
                  parts:list|None=None, # disjoint image positions means are kept for (e.g. the two halves)
                  means:xr.Dataset|None=None, # `neuron_means` already computed for these images and parts
                  batch_size:int=16, # images per forward pass (`means`': the batches they were streamed in)
-                 values="auto", # per-image values on disk: "auto" (kept by the means' pass here when they fit), a
-                                # `NeuronValues` (filled here, or complete if `means` is given), or None (recomputed)
-                 scratch=None, # where "auto" keeps them (default: the system's temporary folder)
+                 values="auto", # "auto": kept on disk by the means' pass if they fit; a `NeuronValues`; None: recompute
+                 scratch:Path|None=None, # where "auto" keeps them (default: the system's temporary folder)
                 ):
         self.net, self.images, self.labels, self.class_ids = net, images, np.asarray(labels), list(class_ids)
         self.layers, self.batch_size, self.parts = list(layers), batch_size, _parts_of(np.asarray(labels), parts)
+        # a `NeuronValues` given is filled by the means' pass here, or must be complete when `means` is given
         if isinstance(values, str) and values != "auto":
             raise GridablateError(f"values must be 'auto', a NeuronValues or None, got {values!r}")
         if means is None:                                                  # the means' pass fills the values too
@@ -298,7 +298,7 @@ class NeuronActs:
     def rows(self, layer:str, # analysis layer
              idx, # image positions
             )->np.ndarray:
-        "(len(idx), units) values of `layer`'s neurons on the images at `idx`: read, or recomputed for every layer, kept."
+        "(len(idx), units) values of `layer`'s neurons on the images at `idx`: read, or recomputed (all layers, kept)."
         if self.values is not None: return self.values.read(layer, idx)
         idx = np.asarray(idx, int).reshape(-1)
         key, bs = tuple(idx.tolist()), self.batch_size
