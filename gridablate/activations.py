@@ -127,16 +127,28 @@ def trace_neurons(net:Network, layers:list):
 def _parts_of(labels:np.ndarray, parts)->list:
     return [np.arange(len(labels))] if parts is None else [np.asarray(p) for p in parts]
 
+def _in_memory(folder)->bool:
+    "Whether `folder` lies on a file system held in memory (tmpfs, ramfs), where a scratch store would take RAM."
+    try: mounts = [l.split() for l in Path("/proc/self/mounts").read_text().splitlines()]
+    except OSError: return False                                               # not Linux: not known to be
+    p, best, kind = str(Path(folder).resolve()), "", ""
+    for m in mounts:
+        if len(m) > 2 and (p == m[1] or p.startswith(m[1].rstrip("/") + "/")) and len(m[1]) >= len(best):
+            best, kind = m[1], m[2]
+    return kind in ("tmpfs", "ramfs")
+
 class NeuronValues:
     "Every image's neuron values in a scratch zarr store on disk, one array per layer, removed when closed."
     def __init__(self, n_images:int, # images, written in order by `write`
-                 folder:Path|None=None, # where the scratch folder goes (default: the system's temporary folder)
+                 folder:Path|None=None, # where the scratch folder goes (default: the temporary folder, if on disk)
                  budget:int|None=None, # the most bytes it may take (default: half the free space there)
                 ):
         parent = Path(tempfile.gettempdir() if folder is None else folder)
+        if folder is None and _in_memory(parent): parent = Path.home() / ".cache" / "gridablate"   # /tmp in RAM
         parent.mkdir(parents=True, exist_ok=True)
         self.n_images, self.arrays, self.written, self.note, self._pending = n_images, {}, 0, None, None
         self.budget = shutil.disk_usage(parent).free // 2 if budget is None else budget
+        self.in_memory = _in_memory(parent)
         self.path = Path(tempfile.mkdtemp(prefix="neuron-values-", dir=parent))
         self._remove = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
@@ -172,6 +184,9 @@ class NeuronValues:
         try:
             if not self.arrays:
                 need = self.n_images * sum(v.shape[1] for v in values.values()) * 4
+                if self.in_memory:
+                    return self._give_up(f"{self.path.parent} is held in memory (tmpfs), where their "
+                                         f"{need / 2**30:.1f} GB would take RAM: give a folder on disk for them")
                 if need > self.budget:
                     return self._give_up(f"every image's values would take {need / 2**30:.1f} GB, over the "
                                          f"{self.budget / 2**30:.1f} GB the scratch disk allows")
@@ -260,7 +275,7 @@ class NeuronActs:
                  means:xr.Dataset|None=None, # `neuron_means` already computed for these images and parts
                  batch_size:int=16, # images per forward pass (`means`': the batches they were streamed in)
                  values="auto", # "auto": kept on disk by the means' pass if they fit; a `NeuronValues`; None: recompute
-                 scratch:Path|None=None, # where "auto" keeps them (default: the system's temporary folder)
+                 scratch:Path|None=None, # where "auto" keeps them (default: the temporary folder, if on disk)
                 ):
         self.net, self.images, self.labels, self.class_ids = net, images, np.asarray(labels), list(class_ids)
         self.layers, self.batch_size, self.parts = list(layers), batch_size, _parts_of(np.asarray(labels), parts)
