@@ -152,6 +152,20 @@ class NeuronValues:
         self.path = Path(tempfile.mkdtemp(prefix="neuron-values-", dir=parent))
         self._remove = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
+    @classmethod
+    def open(cls, path, # a store another process wrote (and keeps: it is never removed from here)
+            )->NeuronValues|None:
+        "A complete store, read only, or None if it is not there or not whole."
+        import zarr
+        try: g = zarr.open_group(path, mode="r")
+        except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError): return None
+        n = g.attrs.get("complete")
+        if n is None: return None
+        self = cls.__new__(cls)
+        self.path, self.n_images, self.written, self.note, self._pending = Path(path), int(n), int(n), None, None
+        self.arrays, self._remove = {k: a for k, a in g.arrays()}, lambda: None
+        return self
+
     @property
     def complete(self)->bool:
         "Whether every image's values are stored."
@@ -161,7 +175,9 @@ class NeuronValues:
     def _settle(self):
         "Wait for the write in flight; a failed one gives the store up."
         if self._pending is None: return
-        try: self._pending.result()
+        try:
+            self._pending.result()
+            if self.written == self.n_images: self._group.attrs["complete"] = self.n_images   # others may read it
         except OSError as e: self._give_up(f"writing them to {self.path} failed ({e.strerror or e})")
         finally: self._pending = None
 
@@ -190,7 +206,8 @@ class NeuronValues:
                 if need > self.budget:
                     return self._give_up(f"every image's values would take {need / 2**30:.1f} GB, over the "
                                          f"{self.budget / 2**30:.1f} GB the scratch disk allows")
-                g, n = zarr.open_group(self.path, mode="w"), len(next(iter(values.values())))
+                g = self._group = zarr.open_group(self.path, mode="w")
+                n = len(next(iter(values.values())))
                 # a chunk per write: each written whole, as it is (ReLU's zeros are not looked for), never re-read
                 self.arrays = {l: g.create_array(l, shape=(self.n_images, v.shape[1]), chunks=(n, v.shape[1]),
                                                  dtype="float32", compressors=None, fill_value=0,

@@ -11,7 +11,7 @@ from .ablation import logits_of
 from .record import Study
 from .sources import images_for, study_tensors, fingerprint, weights_fingerprint
 from .cells import NetworkInputs, analyse_cell_grid, check_labels, halves
-from .activations import NeuronActs
+from .activations import NeuronActs, NeuronValues
 from .store import locked, Pieces
 from .study import study_network, study_networks, claim, prepare_network, piece_path, finish_study
 
@@ -78,15 +78,20 @@ def layer_activations(path, # a sealed activation store `activations/NETWORK.zar
                               f"of {len(a)} images: check the weights and that the images are [0,1] RGB")
     return a
 
-def worker_neurons(path, seal:str, study:Study, net, images, labels, class_ids:list)->NeuronActs:
-    "Neuron-level activations on a worker: the sealed class means, per-image values recomputed (kept per network)."
+def worker_neurons(path, seal:str, study:Study, net, images, labels, class_ids:list,
+                   values=None, # the client's scratch store of every image's values, if it kept one
+                  )->NeuronActs:
+    "Neuron-level activations on a worker: the sealed class means, per-image values read or recomputed (kept)."
     path = _sealed(path, seal)
-    key = ("neurons", str(path), seal)
+    key = ("neurons", str(path), seal, str(values))
     if key not in _ACTS:
         means = xr.open_zarr(path, consolidated=True, chunks=None).load()
         parts = halves(study.seed, labels.numpy(), class_ids) if study.method.crossfit else None
+        kept = NeuronValues.open(values) if values is not None else None
+        if kept is not None and kept.n_images != len(labels): kept = None
         _ACTS.clear()
-        _ACTS[key] = NeuronActs(net, images, labels.numpy(), class_ids, json.loads(means.attrs["layers"]), parts, means)
+        _ACTS[key] = NeuronActs(net, images, labels.numpy(), class_ids, json.loads(means.attrs["layers"]), parts, means,
+                                values=kept)
     return _ACTS[key]
 
 def _where()->str:
@@ -105,6 +110,7 @@ def compute_unit(study:Study, # the study (sent once to every worker)
                  expect:dict, # the network's provenance, as the client fixed it (`study.prepare_network`)
                  device:str="cpu", # torch device on the worker
                  max_memory:int|None=None, # bytes for stacked ablation batches
+                 values:str|None=None, # neuron level: the client's store of every image's values, if it kept one
                 )->dict:
     "Compute one unit of work and write it to its own sealed file; return where, by whom and how long."
     t0, started, out = time.perf_counter(), time.time(), Path(out)
@@ -112,12 +118,14 @@ def compute_unit(study:Study, # the study (sent once to every worker)
     images, labels, class_ids = worker_inputs(study, net, expect)
     if study.method.unit == "neuron":
         acts = worker_neurons(out / "activations" / f"{net.name}.neurons.zarr", seal, study, net, images, labels,
-                              class_ids)
+                              class_ids, values)
     else: acts = lambda layer: layer_activations(out / "activations" / f"{net.name}.zarr", seal, layer)
     u = analyse_cell_grid(study, NetworkInputs(net, images, labels, class_ids, acts), layer, pos, max_memory)
     path = Pieces(out, net.name, expect).put(u, piece_path(out, net.name, layer, pos))
-    return dict(path=str(path.relative_to(out)), worker=_where(), seconds=time.perf_counter() - t0, started=started,
-                finished=time.time())
+    report = dict(path=str(path.relative_to(out)), worker=_where(), seconds=time.perf_counter() - t0,
+                  started=started, finished=time.time())
+    if study.method.unit == "neuron": report["neuron_values"] = "read" if acts.values is not None else "recomputed"
+    return report
 
 # %% ../nbs/84_distributed.ipynb
 def _client(scheduler, n_workers:int|None, device:str):
@@ -153,15 +161,20 @@ def run_distributed(study:Study, # what to run
     with locked(out, wait):
         claim(out, study)
         prepared, todo = {}, []
-        for item, net in zip(study.networks, study_networks(study, device)):
-            w = prepared[net.name] = prepare_network(study, out, net, device, progress, keep_values=False)
-            check_labels(w.net, w.ds, list(w.ds.class_ids))
-            name = net.name
-            seal = w.acts_path.with_name(w.acts_path.name + ".sha256").read_text().strip()
-            todo += [(item, name, l, p, seal, w.pieces.expect) for l in w.layers for p in range(len(w.classes))
-                     if w.pieces.get(piece_path(out, name, l, p)) is None]
-            w.pieces.report()
-        log = _submit(study, out, todo, scheduler, n_workers, device, max_memory, progress) if todo else []
+        try:
+            for item, net in zip(study.networks, study_networks(study, device)):
+                w = prepared[net.name] = prepare_network(study, out, net, device, progress)   # activations, once
+                check_labels(w.net, w.ds, list(w.ds.class_ids))
+                name = net.name
+                seal = w.acts_path.with_name(w.acts_path.name + ".sha256").read_text().strip()
+                kept = w.neurons.values if w.neurons is not None else None     # neuron level: workers read them
+                kept = str(kept.path) if kept is not None else None
+                todo += [(item, name, l, p, seal, w.pieces.expect, kept) for l in w.layers
+                         for p in range(len(w.classes)) if w.pieces.get(piece_path(out, name, l, p)) is None]
+                w.pieces.report()
+            log = _submit(study, out, todo, scheduler, n_workers, device, max_memory, progress) if todo else []
+        finally:
+            for w in prepared.values(): w.close()                              # the scratch copies of the values
         tmp = out / "distributed.json.partial"
         tmp.write_text(json.dumps(log, indent=0) + "\n"); os.replace(tmp, out / "distributed.json")
         units = {}
@@ -182,8 +195,8 @@ def _submit(study:Study, out:Path, todo:list, scheduler, n_workers, device, max_
         shared = client.scatter(study, broadcast=True)                             # the study, sent once per worker
         nets = {name: (client.scatter(item, broadcast=True) if not isinstance(item, str) else item)
                 for item, name, *_ in todo}
-        futures = [client.submit(compute_unit, shared, str(out), nets[n], l, p, s, e, device, max_memory,
-                                 key=f"gridablate-unit-{run}-{n}-{l}-{p:04d}") for _, n, l, p, s, e in todo]
+        futures = [client.submit(compute_unit, shared, str(out), nets[n], l, p, s, e, device, max_memory, v,
+                                 key=f"gridablate-unit-{run}-{n}-{l}-{p:04d}") for _, n, l, p, s, e, v in todo]
         done = as_completed(futures)
         if progress:
             from tqdm.auto import tqdm

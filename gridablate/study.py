@@ -78,7 +78,6 @@ def prepare_network(study:Study, # the study
                     item, # one of `study.networks`, or the network built from it
                     device:str="cpu", # torch device
                     progress:bool=False, # progress bars
-                    keep_values:bool=True, # neuron level: keep every image's values on disk for this run's probes
                    )->Prepared:
     "Load one network of a study and its images, fix its provenance, and record its activations once (sealed)."
     net = study_network(item, study, device)
@@ -97,7 +96,7 @@ def prepare_network(study:Study, # the study
     parts = halves(study.seed, labels, class_ids) if m.crossfit else None
     if acts is None and m.unit == "neuron":
         # class means per neuron, streamed (per half if cross-fitted); every image's values kept if they fit the disk
-        values = NeuronValues(len(labels), out / SCRATCH) if keep_values else None
+        values = NeuronValues(len(labels), out / SCRATCH)
         acts = neuron_means(net, tensors[0], labels, class_ids, layers, parts, keep=values)
         pieces.put(acts, acts_path)
     elif acts is None: acts = record(net, ds, layers, progress=progress); pieces.put(acts, acts_path)

@@ -109,7 +109,7 @@ def test_custom_networks_on_the_cluster(cluster, tmp_path):
     xr.testing.assert_identical(res, run_study(study, tmp_path / "one", progress=False))
 
 def test_neuron_level_paper_preset_on_the_cluster(cluster, tmp_path):
-    "Workers recompute neuron-level values from the sealed class means and give what one process gives."
+    "Workers read the neuron values the client kept (or recompute them on a resumed run): what one process gives."
     client, _ = cluster
     study = Study(networks=("tiny_alexnet",), classes=(0, 5, 13, 20), n_per_class=10, layers=("conv2", "dense2"),
                   companions=(), n_null=2, preset="paper")
@@ -117,4 +117,12 @@ def test_neuron_level_paper_preset_on_the_cluster(cluster, tmp_path):
     res = run_distributed(study, tmp_path / "many", scheduler=client.scheduler.address, progress=False)
     xr.testing.assert_identical(res, ref)
     assert (tmp_path / "many" / "activations" / "tiny_alexnet.neurons.zarr").is_dir()
+    log = json.loads((tmp_path / "many" / "distributed.json").read_text())
+    assert len(log) == 2 * 4 and {r["neuron_values"] for r in log} == {"read"}     # the client's copy, read
+    assert not any((tmp_path / "many" / ".gridablate-scratch").iterdir())          # and removed when done
+    for f in (tmp_path / "many" / "units" / "tiny_alexnet" / "conv2").glob("000[02].nc*"): f.unlink()
+    again = run_distributed(study, tmp_path / "many", scheduler=client.scheduler.address, progress=False)
+    log = json.loads((tmp_path / "many" / "distributed.json").read_text())          # means stored: none kept this time
+    assert len(log) == 2 and {r["neuron_values"] for r in log} == {"recomputed"}
+    xr.testing.assert_identical(again, ref)
     assert int(res.layer_units.sel(network="tiny_alexnet", layer="conv2")) == 64 * 8 * 8 and json.loads(res.attrs["method"])["unit"] == "neuron"
