@@ -345,7 +345,6 @@ class NeuronActs:
             self._rows = (key, got)
         return self._rows[1][layer]
 
-
 # %% ../nbs/40_activations.ipynb
 def save(ds:xr.Dataset, # what to store
          path, # a `.zarr` folder or a `.nc` file
