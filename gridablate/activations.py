@@ -155,7 +155,7 @@ class NeuronValues:
     @classmethod
     def open(cls, path, # a store another process wrote (and keeps: it is never removed from here)
             )->NeuronValues|None:
-        "A complete store, read only, or None if it is not there or not whole."
+        "A store its writer saw whole (`complete`), read only; None if it is not there or not whole."
         import zarr
         try: g = zarr.open_group(path, mode="r")
         except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError): return None
@@ -163,7 +163,7 @@ class NeuronValues:
         if n is None: return None
         self = cls.__new__(cls)
         self.path, self.n_images, self.written, self.note, self._pending = Path(path), int(n), int(n), None, None
-        self.arrays, self._remove = {k: a for k, a in g.arrays()}, lambda: None
+        self.arrays, self._remove = {l: g[f"layer_{k}"] for k, l in enumerate(g.attrs["layers"])}, lambda: None
         return self
 
     @property
@@ -208,10 +208,13 @@ class NeuronValues:
                                          f"{self.budget / 2**30:.1f} GB the scratch disk allows")
                 g = self._group = zarr.open_group(self.path, mode="w")
                 n = len(next(iter(values.values())))
-                # a chunk per write: each written whole, as it is (ReLU's zeros are not looked for), never re-read
-                self.arrays = {l: g.create_array(l, shape=(self.n_images, v.shape[1]), chunks=(n, v.shape[1]),
-                                                 dtype="float32", compressors=None, fill_value=0,
-                                                 config={"write_empty_chunks": True}) for l, v in values.items()}
+                # a chunk per write: each written whole, as it is (ReLU's zeros are not looked for), never re-read;
+                # arrays named by position (a layer's name may hold a "/"), the names in the group's attributes
+                self.arrays = {l: g.create_array(f"layer_{k}", shape=(self.n_images, v.shape[1]),
+                                                 chunks=(n, v.shape[1]), dtype="float32", compressors=None,
+                                                 fill_value=0, config={"write_empty_chunks": True})
+                               for k, (l, v) in enumerate(values.items())}
+                g.attrs["layers"] = list(values)
                 self._writer = ThreadPoolExecutor(1)        # writes overlap the next forward pass
                 weakref.finalize(self, self._writer.shutdown)
         except OSError as e: return self._give_up(f"writing them to {self.path} failed ({e.strerror or e})")
