@@ -336,15 +336,16 @@ class NeuronActs:
         "(len(idx), units) values of `layer`'s neurons on the images at `idx`: read, or recomputed (all layers, kept)."
         if self.values is not None: return self.values.read(layer, idx)
         idx = np.asarray(idx, int).reshape(-1)
-        key, bs = tuple(idx.tolist()), self.batch_size
+        key, batch = tuple(idx.tolist()), idx // self.batch_size           # each image's batch in the means' pass
         if self._rows[0] != key:
             self._rows = (None, {})                                            # free the last images' values first
             got = {l: np.empty((len(idx), self.n_units(l)), np.float32) for l in self.layers}
             with trace_neurons(self.net, self.layers) as acts, torch.no_grad():
-                for b in np.unique(idx // bs):          # the means' batches: the values streamed, to the last bit
-                    self.net(self.images[b * bs:(b + 1) * bs].to(self.net.device))
-                    want = np.flatnonzero(idx // bs == b)
-                    for l in self.layers: got[l][want] = acts[l].cpu().numpy()[idx[want] - b * bs]
+                for b in np.unique(batch):              # the means' batches: the values streamed, to the last bit
+                    start = b * self.batch_size
+                    self.net(self.images[start:start + self.batch_size].to(self.net.device))
+                    want = np.flatnonzero(batch == b)
+                    for l in self.layers: got[l][want] = acts[l].cpu().numpy()[idx[want] - start]
             self._rows = (key, got)
         return self._rows[1][layer]
 
