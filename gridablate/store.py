@@ -65,8 +65,12 @@ class DamagedStoreError(GridablateError): "A store's contents do not match its c
 def _disk_full(e:OSError)->bool: return e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 def _remove(path:Path):
-    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    _seal_path(path).unlink(missing_ok=True)
+    "Remove a store and its seal. A folder is first renamed out of sight: a kill midway never leaves half of it."
+    if path.is_dir():
+        gone = path.with_name(path.name + ".removing.partial")          # `claim` removes it if we are killed
+        shutil.rmtree(gone, ignore_errors=True); os.replace(path, gone)
+        _seal_path(path).unlink(missing_ok=True); shutil.rmtree(gone)
+    else: path.unlink(missing_ok=True); _seal_path(path).unlink(missing_ok=True)
 
 def write(ds:xr.Dataset, # what to store
           path, # a `.zarr` folder or `.nc` file
