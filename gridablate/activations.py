@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_activations.ipynb 3
 from __future__ import annotations
-import json, contextlib, shutil, tempfile, warnings, weakref, numpy as np, torch, xarray as xr
+import json, contextlib, os, shutil, tempfile, warnings, weakref, numpy as np, torch, xarray as xr
 from pathlib import Path
 from torch.utils.data import DataLoader
 from .networks import Network
@@ -350,11 +350,15 @@ class NeuronActs:
         return self._rows[1][layer]
 
 # %% ../nbs/40_activations.ipynb
+def _discard(path:Path):
+    "Delete a store folder, renamed out of sight first (one step): a kill midway never leaves half of it in place."
+    gone = path.with_name(path.name + ".removing.partial")            # a killed run's is removed by the next claim
+    shutil.rmtree(gone, ignore_errors=True); os.replace(path, gone); shutil.rmtree(gone)
+
 def save(ds:xr.Dataset, # what to store
          path, # a `.zarr` folder or a `.nc` file
         )->Path:
     "Write `ds` to zarr or netCDF (chosen by the suffix), atomically: readers never see a half-written store."
-    import os, shutil
     path = Path(path)
     if path.suffix not in (".zarr", ".nc"):
         raise GridablateError(f"unknown store type {path.suffix!r}: name the path *.zarr or *.nc")
@@ -369,7 +373,7 @@ def save(ds:xr.Dataset, # what to store
             if v.ndim >= 3: v.encoding["chunks"] = (1,) + v.shape[1:]
         ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
     else: ds.to_netcdf(tmp, engine="scipy")
-    if path.is_dir(): shutil.rmtree(path)
+    if path.is_dir(): _discard(path)                                    # a file is replaced in one step
     os.replace(tmp, path)
     return path
 

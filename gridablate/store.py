@@ -8,7 +8,7 @@ import contextlib, errno, fcntl, hashlib, json, os, shutil, socket, time, warnin
 from pathlib import Path
 import xarray as xr
 from .errors import GridablateError
-from .activations import save, load
+from .activations import save, load, _discard
 
 # %% auto 0
 __all__ = ['LOCK_NAME', 'FolderBusyError', 'locked', 'digest', 'problem', 'DamagedStoreError', 'write', 'read', 'damaged',
@@ -65,12 +65,9 @@ class DamagedStoreError(GridablateError): "A store's contents do not match its c
 def _disk_full(e:OSError)->bool: return e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 def _remove(path:Path):
-    "Remove a store and its seal. A folder is first renamed out of sight: a kill midway never leaves half of it."
-    if path.is_dir():
-        gone = path.with_name(path.name + ".removing.partial")          # `claim` removes it if we are killed
-        shutil.rmtree(gone, ignore_errors=True); os.replace(path, gone)
-        _seal_path(path).unlink(missing_ok=True); shutil.rmtree(gone)
-    else: path.unlink(missing_ok=True); _seal_path(path).unlink(missing_ok=True)
+    "Remove a store and its seal; a folder in one visible step (`_discard`), so a kill never leaves half of it."
+    _discard(path) if path.is_dir() else path.unlink(missing_ok=True)
+    _seal_path(path).unlink(missing_ok=True)
 
 def write(ds:xr.Dataset, # what to store
           path, # a `.zarr` folder or `.nc` file
