@@ -83,7 +83,7 @@ def write(ds:xr.Dataset, # what to store
     except OSError as e:
         if not _disk_full(e): raise
         for p in (staged, staged.with_name(staged.name + ".partial"), seal.with_name(seal.name + ".partial")):
-            if p.is_dir(): import shutil; shutil.rmtree(p, ignore_errors=True)
+            if p.is_dir(): shutil.rmtree(p, ignore_errors=True)
             else: p.unlink(missing_ok=True)
         raise GridablateError(f"out of disk space while writing {path}: free some space and run the same command "
                               "again; everything finished before this piece is kept and will be reused") from None
