@@ -352,7 +352,7 @@ class NeuronActs:
 # %% ../nbs/40_activations.ipynb
 def _discard(path:Path):
     "Delete a store folder, renamed out of sight first (one step): a kill midway never leaves half of it in place."
-    gone = path.with_name(path.name + ".removing.partial")            # a killed run's is removed by the next claim
+    gone = path.with_name(path.name + ".removing.partial")            # left by a kill: the next save or claim removes it
     shutil.rmtree(gone, ignore_errors=True); os.replace(path, gone); shutil.rmtree(gone)
 
 def save(ds:xr.Dataset, # what to store
