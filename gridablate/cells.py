@@ -183,7 +183,7 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
     out = {}
     for l in layers:
         null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)
-        out[l] = _unit(s, whole[l], cells[l], np.mean(probes[l], 0), np.concatenate(d_tgt[l], 1)[:, order],
+        out[l] = _unit(s, whole[l], cells[l], np.stack(probes[l]), np.concatenate(d_tgt[l], 1)[:, order],
                        np.concatenate(d_off[l], 1), null, sizes[l], means[l][:, pos])
     return out
 
@@ -235,10 +235,11 @@ def null_groups(seed:int, # the study's seed
     return [np.sort(rng.choice(n_units, size, replace=False)) for _ in range(n)]
 
 # %% ../nbs/81_cells.ipynb
-def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d_tgt:np.ndarray, d_off:np.ndarray,
+def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarray, d_off:np.ndarray,
           d_null:np.ndarray, sizes:list, class_mean:np.ndarray)->xr.Dataset:
     "One unit's Dataset: the cells' variables, per-image and null deficits, and the grid `g`."
     shape, n_tgt, n_neg, m = (s.rows, s.cols), d_tgt.shape[1], d_off.shape[1], s.method
+    probe = np.mean(probes, 0)                      # `probes` (parts, rows, cols): one part, or each half if cross-fitted
     fit = ("; cross-fitted: cells made from one half of the images, measured on the other, both ways"
            if m.crossfit else "")
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
@@ -267,6 +268,10 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probe:np.ndarray, d_tgt:np.ndarray
     out["image_deficit"] = (("sel_bin", "mag_bin", "sample"), d_tgt.reshape(shape + (n_tgt,)),
                             {"units": "ranks", "description": "rank after ablating the cell - rank before (signed), per "
                              "target-class image (sample: its position among them)"})
+    if m.crossfit:
+        out["probe_half"] = (("sel_bin", "mag_bin", "half"), np.moveaxis(probes, 0, -1),
+                             {"units": "1", "description": "probe_accuracy measured on each half of the images alone "
+                              "(half h: the cells made from the other half): two independent measurements of a cell"})
     if s.n_null:
         out["null_deficit"] = (("sel_bin", "mag_bin", "draw"),
                                d_null[[sizes.index(len(u)) for u in groups]].reshape(shape + (s.n_null,)),
