@@ -8,7 +8,8 @@ import dataclasses, json, numpy as np, pandas as pd, xarray as xr
 from pathlib import Path
 from .errors import GridablateError
 from .record import Study, PRESETS
-from .stats import claims, _spearman
+from .stats import spearman
+from .verdicts import claims
 
 # %% auto 0
 __all__ = ['run_presets', 'compare_cells', 'compare_grids', 'compare_claims', 'compare_presets', 'format_comparison']
@@ -60,7 +61,7 @@ def compare_grids(a:xr.Dataset, b:xr.Dataset, names:tuple=("gridablate", "paper"
                 if not np.isfinite(x).any(): break
                 r[f"{short}_mean_abs_difference"] = float(np.nanmean(np.abs(y - x)))
                 ok = np.isfinite(x) & np.isfinite(y)
-                r[f"{short}_spearman"] = _spearman(x[ok], y[ok])
+                r[f"{short}_spearman"] = spearman(x[ok], y[ok])
             else: rows.append(r)
     return pd.DataFrame(rows)
 

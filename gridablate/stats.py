@@ -7,12 +7,12 @@ from __future__ import annotations
 import warnings, numpy as np, pandas as pd, xarray as xr
 from scipy import stats as sps
 from .errors import GridablateError
+from .resample import class_arrays
 
 # %% auto 0
 __all__ = ['top_cells', 'cell_table', 'interaction_regression', 'top_cell_shares', 'regression_coefficients',
-           'bootstrap_deficits', 'probe_deficit_correlation', 'adjust_p', 'null_table', 'null_counts', 'null_pvalues',
-           'min_draws', 'null_test', 'claim_cell_null', 'class_arrays', 'deficit_regression', 'cell_statistics',
-           'class_bootstrap', 'peak_layers', 'network_claims', 'claims', 'format_claims']
+           'bootstrap_deficits', 'spearman', 'probe_deficit_correlation', 'adjust_p', 'null_table', 'null_counts',
+           'null_pvalues', 'min_draws', 'null_test', 'claim_cell_null', 'peak_layers']
 
 # %% ../nbs/87_stats.ipynb
 def top_cells(results:xr.Dataset, # from `run_study`
@@ -152,6 +152,10 @@ def _spearman_rows(x:np.ndarray, Y:np.ndarray)->np.ndarray:
     rx, ry = rx - rx.mean(), ry - ry.mean(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return ry @ rx / np.sqrt((ry ** 2).sum(1) * (rx ** 2).sum())
+
+def spearman(x:np.ndarray, y:np.ndarray)->float:
+    "Spearman's rho of two vectors (NaN if either is constant or they are too short)."
+    return float(_spearman_rows(x, y[None])[0]) if len(x) > 2 else np.nan
 
 def probe_deficit_correlation(results:xr.Dataset, # from `run_study`
                               n_boot:int=1000, # bootstrap resamples of the images
@@ -342,127 +346,6 @@ def claim_cell_null(results:xr.Dataset, # from `run_study` with `n_null` > 0
     return t
 
 # %% ../nbs/87_stats.ipynb
-def class_arrays(results:xr.Dataset, # from `run_study`
-                 network:str, # which network
-                )->dict:
-    "One network's cells as arrays (layer, class, sel_bin, mag_bin): probe, deficit, standardised s, m; images, null."
-    r = results.sel(network=network, layer=_layers(results, network))
-    v = lambda x: x.transpose("layer", "class", "sel_bin", "mag_bin", ...).values.astype(float)
-    s, m = v((r.sel_min + r.sel_max) / 2), v((r.mag_min + r.mag_max) / 2)
-    z = lambda a: (a - a.mean((2, 3), keepdims=True)) / a.std((2, 3), keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = dict(probe=v(r.probe_accuracy), deficit=v(r.rank_deficit), s=z(s), m=z(m),
-                   layers=[str(l) for l in r.layer.values], classes=[str(c) for c in r["class"].values])
-        out["null"] = np.nanmean(v(r.null_deficit), -1) if "null_deficit" in r else None
-    out["images"] = v(r.image_deficit) if "image_deficit" in r else None
-    return out
-
-def _resample(a:dict, # from `class_arrays`
-              rng:np.random.Generator, # draws the replicate
-              images:bool, # also resample each drawn class's images
-             )->dict:
-    "One cluster-bootstrap replicate: classes drawn with replacement (and optionally the images of each)."
-    C = len(a["classes"])
-    idx = rng.integers(0, C, C)
-    out = {k: (None if a[k] is None else a[k][:, idx]) for k in ("probe", "deficit", "s", "m", "null")}
-    if images and a["images"] is not None:
-        x = a["images"][:, idx]                                              # (L, C, R, K, S)
-        ok = np.isfinite(x).any((0, 2, 3))                                   # (C, S): the class's images, not padding
-        w = np.zeros(ok.shape)
-        for j in range(C):
-            n = int(ok[j].sum())
-            if n: w[j, ok[j]] = rng.multinomial(n, np.full(n, 1 / n))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.einsum("lcrks,cs->lcrk", np.nan_to_num(x), w) / np.einsum("lcrks,cs->lcrk", np.isfinite(x) * 1., w)
-        out["deficit"] = np.where(np.isfinite(out["deficit"]), d, np.nan)
-    return out
-
-# %% ../nbs/87_stats.ipynb
-def _spearman(x:np.ndarray, y:np.ndarray)->float:
-    "Spearman's rho of two vectors (NaN if either is constant or they are too short)."
-    return float(_spearman_rows(x, y[None])[0]) if len(x) > 2 else np.nan
-
-def _fit(X:np.ndarray, y:np.ndarray)->tuple:
-    "OLS coefficients and R²."
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    tss = float(((y - y.mean()) ** 2).sum())
-    return beta, (1 - float(((y - X @ beta) ** 2).sum()) / tss if tss > 0 else np.nan)
-
-def deficit_regression(a:dict, # from `class_arrays` (or a replicate of it)
-                      )->dict:
-    "Coefficients of deficit ~ s + m and ~ s + m + s·m, and the R² the product adds (ΔR²)."
-    s, m, y = a["s"], a["m"], a["deficit"]
-    ok = np.isfinite(s) & np.isfinite(m) & np.isfinite(y)
-    if ok.sum() < 5: return {}
-    one, s, m, y = np.ones(ok.sum()), s[ok], m[ok], y[ok]
-    b2, r2a = _fit(np.c_[one, s, m], y)
-    b3, r2i = _fit(np.c_[one, s, m, s * m], y)
-    return {"coef s (s + m)": b2[1], "coef m (s + m)": b2[2], "coef s (s × m)": b3[1], "coef m (s × m)": b3[2],
-            "coef s·m (s × m)": b3[3], "ΔR² of s·m": r2i - r2a}
-
-def _top_last(d:np.ndarray)->float:
-    "Share of (layer, class) grids whose largest deficit is in the last (sel_bin, mag_bin) cell; ties split the vote."
-    g = d.reshape(-1, *d.shape[-2:])
-    g = g[np.isfinite(g).all((1, 2))]
-    if not len(g): return np.nan
-    top = g == g.max((1, 2), keepdims=True)
-    return float((top[:, -1, -1] / top.sum((1, 2))).mean())
-
-def cell_statistics(a:dict, # from `class_arrays` (or a replicate of it)
-                   )->dict:
-    "The statistics the claims are judged on, from one network's cells."
-    P, D = a["probe"], a["deficit"]
-    out = {}
-    if P.shape[2] >= 3:
-        mid = np.nanmean(P[:, :, 1:-1])
-        out["probe: low-sel end − middle"] = np.nanmean(P[:, :, 0]) - mid
-        out["probe: high-sel end − middle"] = np.nanmean(P[:, :, -1]) - mid
-    out["top-deficit share of last cell"] = _top_last(D)
-    if a.get("null") is not None:
-        out["last cell − its null mean"] = np.nanmean(D[:, :, -1, -1] - a["null"][:, :, -1, -1])
-    ok = np.isfinite(P) & np.isfinite(D)
-    out["spearman probe~deficit"] = _spearman(P[ok], D[ok])
-    return {k: float(v) for k, v in (out | deficit_regression(a)).items()}
-
-# %% ../nbs/87_stats.ipynb
-def _interval(est:float, boot:np.ndarray, n_classes:int, level:float, kind:str)->tuple:
-    "A `level` interval from cluster-bootstrap replicates (see above for the kinds)."
-    b = boot[np.isfinite(boot)]
-    if len(b) < 2 or not np.isfinite(est) or n_classes < 2: return np.nan, np.nan, np.nan
-    if kind == "percentile": lo, hi = np.quantile(b, [.5 - level / 2, .5 + level / 2]); return lo, hi, b.std(ddof=1)
-    f, g = (np.arctanh, np.tanh) if kind == "fisher" else (lambda x: x, lambda x: x)
-    if kind == "fisher": est, b = np.clip(est, -.999999, .999999), np.clip(b, -.999999, .999999)
-    se = f(b).std(ddof=1) * np.sqrt(n_classes / (n_classes - 1))          # the bootstrap's (C-1)/C shrinkage undone
-    h = sps.t.ppf(.5 + level / 2, n_classes - 1) * se
-    lo, hi = g(f(est) - h), g(f(est) + h)
-    if kind == "share": lo, hi = max(lo, 0.), min(hi, 1.)
-    return float(lo), float(hi), float(b.std(ddof=1))
-
-_INTERVALS = {"spearman probe~deficit": "fisher", "ΔR² of s·m": "percentile",   # the others: 't'
-              "top-deficit share of last cell": "share"}
-
-def class_bootstrap(results:xr.Dataset, # from `run_study`
-                    network:str, # which network
-                    n_boot:int=1000, # replicates
-                    level:float=.95, # coverage of the intervals
-                    seed:int=0, # seeds the replicates
-                    images:bool=False, # also resample each drawn class's images (needs `image_deficit`)
-                    statistics=None, # function(arrays)->dict of numbers (default: `cell_statistics`)
-                   )->pd.DataFrame:
-    "Each statistic with an interval from resampling whole classes (a cluster bootstrap)."
-    a = class_arrays(results, network)
-    f = statistics or cell_statistics
-    est, C = f(a), len(a["classes"])
-    rng = np.random.default_rng(seed)
-    boot = pd.DataFrame([f(_resample(a, rng, images)) for _ in range(n_boot)], columns=list(est))
-    rows = []
-    for k, e in est.items():
-        lo, hi, sd = _interval(e, boot[k].values.astype(float), C, level, _INTERVALS.get(k, "t"))
-        rows.append(dict(network=str(network), statistic=k, estimate=e, low=lo, high=hi, boot_sd=sd, n_classes=C,
-                         n_boot=n_boot, interval=_INTERVALS.get(k, "t")))
-    return pd.DataFrame(rows)
-
-# %% ../nbs/87_stats.ipynb
 def peak_layers(results:xr.Dataset, # from `run_study`
                 network:str, # which network
                )->pd.DataFrame:
@@ -490,90 +373,3 @@ def peak_layers(results:xr.Dataset, # from `run_study`
         t.loc[c, "p_elsewhere"] = (float(sps.t.sf(d.mean() / (sd / np.sqrt(len(d))), len(d) - 1)) if sd > 0
                                    else float(d.mean() <= 0))
     return t
-
-def _verdict(lo:float, hi:float, supported, contradicted)->str:
-    "'supported', 'contradicted' or 'undecided' from an interval and two rules on it."
-    if not (np.isfinite(lo) and np.isfinite(hi)): return "undecided"
-    return "supported" if supported(lo, hi) else "contradicted" if contradicted(lo, hi) else "undecided"
-
-def _fmt(e, lo, hi)->str: return f"{e:.3g} [{lo:.3g}, {hi:.3g}]"
-
-def network_claims(results:xr.Dataset, # from `run_study`
-                   network:str, # which network
-                   n_boot:int=1000, # class-bootstrap replicates
-                   level:float=.95, # coverage of the intervals
-                   band:float=.3, # |rho| below this is 'weak' (C4)
-                   min_gain:float=.01, # ΔR² below this adds nothing worth having (C5)
-                   min_classes:int=5, # fewer classes than this leave the class-bootstrap claims undecided
-                   seed:int=0, # seeds the resamples
-                  )->pd.DataFrame:
-    "One row per claim C1–C5 for one network: statistic, estimate, interval, verdict and why."
-    a = class_arrays(results, network)
-    C, L, R, K = len(a["classes"]), len(a["layers"]), a["deficit"].shape[2], a["deficit"].shape[3]
-    b = class_bootstrap(results, network, n_boot, level, seed).set_index("statistic")
-    get = lambda k: tuple(b.loc[k, ["estimate", "low", "high"]].astype(float)) if k in b.index else (np.nan,) * 3
-    few = f"only {C} classes: a class bootstrap needs at least {min_classes}" if C < min_classes else ""
-    rows = []
-    def add(claim, statistic, est, lo, hi, verdict, reason):
-        if few and claim != "C3": verdict, reason = "undecided", few + "; " + reason
-        rows.append(dict(network=str(network), claim=claim, statistic=statistic, estimate=est, low=lo, high=hi,
-                         verdict=verdict, reason=reason))
-    lo_end, hi_end = get("probe: low-sel end − middle"), get("probe: high-sel end − middle")
-    worse = min(lo_end, hi_end, key=lambda x: x[1] if np.isfinite(x[1]) else -np.inf)
-    v = _verdict(min(lo_end[1], hi_end[1]), max(lo_end[2], hi_end[2]), lambda lo, hi: lo > 0,
-                 lambda lo, hi: min(lo_end[2], hi_end[2]) < 0)
-    add("C1", "probe accuracy: selectivity end − middle bins (the weaker end)", *worse, v if R >= 3 else "undecided",
-        f"low end {_fmt(*lo_end)}, high end {_fmt(*hi_end)}" if R >= 3 else f"{R} selectivity bins: no middle")
-    share, chance = get("top-deficit share of last cell"), 1 / (R * K)
-    excess = get("last cell − its null mean")
-    v = _verdict(share[1], share[2], lambda lo, hi: lo > chance, lambda lo, hi: hi < chance)
-    why = f"chance {chance:.3g}"
-    if a["null"] is not None:
-        why += f"; last cell − its null mean {_fmt(*excess)}"
-        if v == "supported" and not excess[1] > 0: v = "undecided"
-        if excess[2] < 0: v = "contradicted"
-    else: why += "; no null in the results"
-    add("C2", f"share of (layer, class) whose top-deficit cell is ({R - 1}, {K - 1})", *share, v, why)
-    pk = peak_layers(results, network)
-    n_else = int((pk.peak_layer != pk.modal_layer).sum())
-    sure = pk[adjust_p(pk.p_elsewhere.fillna(1).values, "holm") <= 1 - level] if len(pk) else pk
-    named = "; ".join(f"{l}: {', '.join(pk['class'][pk.peak_layer == l])}" for l in a["layers"]
-                      if (pk.peak_layer == l).any())
-    modal = pk.modal_layer[0] if len(pk) else ""
-    if L < 2: v, why = "undecided", "one layer"
-    elif C < 2: v, why = "undecided", "one class"
-    elif len(sure): v, why = "supported", f"{len(sure)} of {C} classes peak outside {modal} beyond image noise"
-    elif n_else == 0: v, why = "contradicted", f"every class peaks in {modal}"
-    elif pk.p_elsewhere.isna().all(): v, why = "undecided", f"{n_else} of {C} classes peak outside {modal}; no images"
-    else: v, why = "undecided", f"{n_else} of {C} classes peak outside {modal}, none beyond image noise"
-    rows.append(dict(network=str(network), claim="C3", statistic="share of classes peaking outside the modal layer",
-                     estimate=n_else / C, low=np.nan, high=np.nan, verdict=v, reason=f"{why}. Peaks: {named}"))
-    rho = get("spearman probe~deficit")
-    add("C4", "Spearman rho of probe accuracy and deficit across cells", *rho,
-        _verdict(rho[1], rho[2], lambda lo, hi: -band < lo and hi < band, lambda lo, hi: lo >= band or hi <= -band),
-        f"weak: within (−{band}, {band})")
-    co, gain = get("coef s·m (s × m)"), get("ΔR² of s·m")
-    v = _verdict(co[1], co[2], lambda lo, hi: lo > 0 or hi < 0, lambda lo, hi: gain[2] < min_gain)
-    add("C5", "coefficient of s·m (deficit ~ s + m + s·m, standardised)", *co, v,
-        f"ΔR² of s·m {_fmt(*gain)}; nothing worth having below {min_gain}")
-    return pd.DataFrame(rows)
-
-def claims(results:xr.Dataset, # from `run_study`
-           n_boot:int=1000, # class-bootstrap replicates
-           level:float=.95, # coverage of the intervals
-           seed:int=0, # seeds the resamples
-           **kw, # passed on to `network_claims` (band, min_gain, min_classes)
-          )->pd.DataFrame:
-    "Per network and claim C1–C5: statistic, estimate, interval, verdict (supported, contradicted, undecided), why."
-    return pd.concat([network_claims(results, str(n), n_boot, level, seed=seed, **kw) for n in results.network.values],
-                     ignore_index=True)
-
-def format_claims(df:pd.DataFrame, # from `claims`
-                 )->str:
-    "The claims table as text: one line per network and claim, its reason indented below."
-    out = []
-    for _, r in df.iterrows():
-        iv = f"[{r.low:.3g}, {r.high:.3g}]" if np.isfinite(r.low) else ""
-        out += [f"{r.network:<16} {r.claim}  {r.verdict:<12} {r.estimate:>8.3g} {iv:<18} {r.statistic}",
-                f"{'':<20}{r.reason}"]
-    return "\n".join(out)
