@@ -6,10 +6,11 @@
 from __future__ import annotations
 from .errors import GridablateError
 import numpy as np, pandas as pd, xarray as xr, altair as alt
+from .summary import verdict_table, format_verdicts
 
 # %% auto 0
-__all__ = ['MEASURES', 'AXES', 'MEAN', 'SCALES', 'figure1', 'grid_table', 'row_shade', 'grid_panel', 'figure2', 'figure3',
-           'linked_view']
+__all__ = ['MEASURES', 'AXES', 'MEAN', 'SCALES', 'VERDICT_COLOURS', 'figure1', 'grid_table', 'row_shade', 'grid_panel', 'figure2',
+           'figure3', 'linked_view', 'verdict_chart']
 
 # %% ../nbs/85_figures.ipynb
 MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit",
@@ -221,3 +222,44 @@ def linked_view(results:xr.Dataset, # from `run_study`
     return alt.hconcat(grid("probe_accuracy").add_params(cell), grid("rank_deficit"), listing).resolve_scale(
         color="independent").properties(
         title=f"{network} {layer}, target {target}: click a cell")
+
+# %% ../nbs/85_figures.ipynb
+VERDICT_COLOURS = {"supported": "#0072B2", "contradicted": "#D55E00", "undecided": "#DDDDDD"}   # Okabe–Ito; grey
+
+def verdict_chart(claims_df:pd.DataFrame, # from `verdicts.claims`: a row per (network, claim)
+                  controls:dict|None=None, # {name: `verdicts.claims` of a control study}, drawn under each network's row
+                  name:str="study", # what the study's own rows are called beside its controls
+                  cell_width:int=96, cell_height:int=36, # one verdict's cell, in pixels
+                 )->alt.LayerChart|alt.FacetChart:
+    """A cell per network and claim coloured by its verdict, showing the estimate over its interval; hovering shows
+    the statistic, the interval, the reason and the rule. With `controls`, each network's rows: the study, then each
+    control."""
+    t = verdict_table(claims_df, controls, name)
+    t["interval"] = [f"[{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else "none" for lo, hi in zip(t.low, t.high)]
+    networks, rows, claims_ = (list(dict.fromkeys(t[c])) for c in ("network", "which", "claim"))
+    ruled = bool((t.rule != "").any())
+    t = t.drop(columns=["low", "high"] + ([] if ruled else ["rule"])).round(4)
+    tip = (["network"] + ([alt.Tooltip("which:N", title="study")] if controls else []) +
+           ["claim", "verdict", "statistic", alt.Tooltip("estimate:Q", format=".3g"), "interval", "reason"] +
+           (["rule"] if ruled else []))
+    axis = dict(ticks=False, domain=False, labelFontSize=12, title=None)
+    base = alt.Chart().encode(
+        x=alt.X("claim:N", sort=claims_, axis=alt.Axis(orient="top", labelAngle=0, labelFontWeight="bold", **axis)),
+        y=(alt.Y("which:N", sort=rows, axis=alt.Axis(**axis)) if controls
+           else alt.Y("network:N", sort=networks, axis=alt.Axis(labelFontWeight="bold", **axis))),
+        tooltip=tip)
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(color=alt.Color(
+        "verdict:N", scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())),
+        legend=alt.Legend(title="verdict", orient="bottom", direction="horizontal", symbolType="square")))
+    ink = alt.condition("datum.verdict == 'undecided'", alt.value("black"), alt.value("white"))   # legible on each
+    est = base.mark_text(fontSize=12, fontWeight="bold", dy=-7).encode(text="estimate_text:N", color=ink)
+    ivl = base.mark_text(fontSize=10, dy=8).encode(text="interval_text:N", color=ink)
+    chart = alt.layer(cells, est, ivl, data=t).properties(width=alt.Step(cell_width), height=alt.Step(cell_height))
+    sub = ["each cell: the estimate over its interval; hover it for the statistic, the reason"
+           + (" and the rule" if ruled else "")]
+    if controls:
+        sub.append(f"under each network: {name}, then {', '.join(controls)}")
+        chart = chart.facet(row=alt.Row("network:N", sort=networks, title=None, header=alt.Header(
+            labelAngle=0, labelAlign="left", labelFontWeight="bold", labelFontSize=12)), spacing=8)
+    return chart.properties(title=alt.Title("Verdict per network and claim", subtitle=sub, anchor="start"),
+                            description=format_verdicts(claims_df, controls), usermeta={"gridablate": "verdict_chart"})

@@ -23,11 +23,13 @@ PAGES = [p.as_posix() for p in site.pages(ROOT / "nbs")]
 
 # What a reader must see drawn on a page, at least: the one table of expectations.
 EXPECTED = {
-    "index.ipynb": {"charts": 1},
+    "index.ipynb": {"charts": 2},                    # the verdicts and figure 3
     "00_world.ipynb": {"images": 1},                 # images with their concept masks
-    "85_figures.ipynb": {"charts": 4},               # figures 1, 2 and 3 and the linked view
-    "results/default.ipynb": {"charts": 9},
+    "85_figures.ipynb": {"charts": 6},               # figures 1, 2 and 3, the linked view and two verdict charts
+    "results/default.ipynb": {"charts": 10},
 }
+# Pages that show the verdicts as a chart (`figures.verdict_chart`), which must fit a 1300-px-wide window.
+VERDICT_PAGES = ["index.ipynb", "85_figures.ipynb", "results/default.ipynb"]
 
 @pytest.fixture(scope="module")
 def report():
@@ -65,6 +67,49 @@ def test_sidebar_order(report):
     nav = html[html.index('<nav class="sidebar">'):html.index("</nav>")]
     hrefs = [nav.index(f'href="{by_source[s]["page"]}"') for s in PAGES]
     assert hrefs == sorted(hrefs) and PAGES[0] == "index.ipynb"
+
+VERDICTS_JS = """
+const main = document.querySelector('main').getBoundingClientRect(), out = [];
+const page = document.documentElement.scrollWidth <= window.innerWidth;
+for (const s of document.querySelectorAll('script.vega-spec')) {
+  const spec = JSON.parse(s.textContent);
+  if (!spec.usermeta || spec.usermeta.gridablate !== 'verdict_chart') continue;
+  const el = document.getElementById(s.dataset.for), svg = el && el.querySelector('svg');
+  const r = svg ? svg.getBoundingClientRect() : {width: 0, right: 0};
+  out.push({id: s.dataset.for, rows: spec.datasets[spec.data.name].length, width: r.width, right: r.right,
+            main_right: main.right, page_fits: page, overflow: el ? el.scrollWidth > el.clientWidth : true,
+            cells: svg ? svg.querySelectorAll('.mark-rect path').length : 0,
+            texts: svg ? svg.querySelectorAll('.mark-text text').length : 0});
+}
+return out;
+"""
+
+@pytest.fixture(scope="module")
+def verdict_charts(report):
+    "The verdict charts of each page in `VERDICT_PAGES`, measured in a 1300-px-wide window."
+    by_source, _ = report
+    srv, base = check.serve(ROOT / "_docs")
+    d = check.browser(BINARY, DRIVER, width=1300)
+    try:
+        out = {}
+        for source in VERDICT_PAGES:
+            check.check_page(d, base + by_source[source]["page"], base)      # loads the page, waits for its charts
+            out[source] = d.execute_script(VERDICTS_JS)
+        return out
+    finally:
+        d.quit(); srv.shutdown(); srv.server_close()
+
+@needs_browser
+@pytest.mark.parametrize("source", VERDICT_PAGES)
+def test_verdict_chart_fits(verdict_charts, source):
+    """Every verdict of the chart is drawn, with its text, and the chart fits the page: at most 760 px wide, with
+    nothing on the page wider than the window."""
+    charts = verdict_charts[source]
+    assert charts, f"nbs/{source} shows no verdict chart"
+    for c in charts:
+        assert c["cells"] >= c["rows"] > 0 and c["texts"] >= c["rows"], c   # a coloured cell and a text per verdict
+        assert 0 < c["width"] <= 760 and c["right"] <= c["main_right"] and not c["overflow"], c
+        assert c["page_fits"], f"nbs/{source}: the page is wider than a 1300-px window"
 
 def test_vendored_scripts_only():
     "Pages load scripts from the site itself, never from a CDN."

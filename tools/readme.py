@@ -1,5 +1,7 @@
 """Write README.md from nbs/index.ipynb: markdown as is, code cells as Python blocks with their saved text
-outputs, cells marked `#| hide` left out and `#|` directive lines dropped (as nbdev's docs processing does)."""
+outputs, cells marked `#| hide` left out and `#|` directive lines dropped (as nbdev's docs processing does). A chart
+cannot be drawn in a README: in its place goes the chart's text `description` where it has one (the verdict chart
+gives its verdicts as a table there)."""
 import json, re
 from pathlib import Path
 
@@ -12,9 +14,21 @@ def is_chart(o):
     d = o.get("data", {})
     return any(k.startswith("application/vnd.vega") for k in d) or 'id="altair-viz-' in "".join(d.get("text/html", ""))
 
+def chart_spec(o)->dict:
+    "The Vega-Lite spec of a chart output: under its mime type, or inside the HTML of Altair's default renderer."
+    d = o.get("data", {})
+    for k, v in d.items():
+        if k.startswith("application/vnd.vega"): return v if isinstance(v, dict) else json.loads("".join(v))
+    h = "".join(d.get("text/html", ""))
+    i = h.find("})({", h.find("function displayChart"))
+    try: return json.JSONDecoder().raw_decode(h, i + 3)[0] if i >= 0 else {}
+    except ValueError: return {}
+
 def text_outputs(cell):
     for o in cell.get("outputs", []):
-        if is_chart(o): continue
+        if is_chart(o):
+            if desc := chart_spec(o).get("description"): yield desc
+            continue
         if o.get("output_type") == "stream": yield "".join(o["text"])
         elif "text/markdown" in o.get("data", {}): yield "".join(o["data"]["text/markdown"])
         elif "text/plain" in o.get("data", {}): yield "".join(o["data"]["text/plain"])
