@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install run test check-sync nbtest pytest readme docs results paper clean
+.PHONY: install run test check-sync nbtest pytest readme docs results controls paper clean
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -44,9 +44,15 @@ readme: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python tools/site.py
 
-# Run the default study again, ship its results (nbs/results/default.nc.gz) and re-execute the pages showing them.
+# Run the default study and its labels control again, and the same under the paper's preset; ship their results
+# (nbs/results/*.nc.gz) and re-execute the pages showing them.
 results: $(STAMP)
 	$(BIN)/python tools/results.py
+
+# Only the labels controls of the default study and of its paper-preset version, shipped beside them
+# (nbs/results/control_labels.nc.gz, presets_paper_control_labels.nc.gz); ARGS="--paper-classes 8" for a shorter paper run.
+controls: $(STAMP)
+	$(BIN)/python tools/results.py --controls-only $(ARGS)
 
 # The paper's setup (needs GRIDABLATE_IMAGENET and the torchvision weights): re-executes nbs/results/paper.ipynb.
 paper: $(STAMP)

@@ -79,8 +79,9 @@ class RunOptions:
     scheduler:str|None = None # Dask scheduler ('local' or an address), or None for one process
     check:bool = True # check the tiny zoo's accuracy first
     stored:Path|None = None # the stored study this run reruns, to compare with
+    controls:tuple = () # negative controls run beside the study, each into out/control-KIND (`record.CONTROLS`)
 
-def _options(out, device, max_memory, wait, scheduler, no_check, stored)->RunOptions:
+def _options(out, device, max_memory, wait, scheduler, no_check, stored, control=None)->RunOptions:
     "Checked run options."
     import torch
     try: torch.device(device)
@@ -93,8 +94,10 @@ def _options(out, device, max_memory, wait, scheduler, no_check, stored)->RunOpt
     if scheduler is not None and scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "ucx://")):
         raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler "
                          "such as tcp://HOST:8786.")
+    from gridablate.record import CONTROLS
+    controls = () if control is None else tuple(_split_list(control, list(CONTROLS), "controls"))
     return RunOptions(Path(out), device, None if max_memory is None else int(max_memory * 2**30), wait, scheduler,
-                      not no_check, None if stored is None else Path(stored))
+                      not no_check, None if stored is None else Path(stored), controls)
 
 @call_parse
 def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours as FILE.py:FUNCTION / MODULE:FUNCTION
@@ -106,12 +109,13 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         cols:int=4, # grid cells along magnitude within a strip
         seed:int=0, # seed of the world and of every random draw
         weights:str="pretrained", # weights of the named networks: pretrained, random, or a weight file
+        labels:str="true", # class labels: true, or shuffled across the images (a labels control, run on its own)
         device:str="cpu", # torch device
         out:Path=Path("gridablate-results"), # output folder (resumable)
         no_check:bool=False, # skip the check of the tiny zoo's accuracy on the world
         companions:str=None, # networks to explain and visualize ('none': none; default: tiny_alexnet if in the study)
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
-        n_null:int=200, # random unit groups per cell size ablated as each cell's null (0: none)
+        n_null:int=16, # random unit groups per cell size ablated as each cell's null: its mean is what the verdicts use
         n_offtarget:int=None, # comparison images for the off-target deficit (default: as many as target images)
         preset:str="gridablate", # the method's choices: gridablate, or paper (the authors'); options below override
         unit:str=None, # what a unit is: channel, or neuron (every activation) (default: the preset's)
@@ -127,10 +131,11 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
         from_results:str=None, # rerun the study recorded in a folder/store (also --from); other study options ignored
         scheduler:str=None, # spread units over Dask: 'local' (a cluster here) or tcp://HOST:PORT of a running scheduler
+        control:str=None, # negative controls, each run after the study into OUT/control-KIND: labels, weights
        ):
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
     from gridablate.record import Study, stored_study
-    opts = _options(out, device, max_memory, wait, scheduler, no_check, from_results)
+    opts = _options(out, device, max_memory, wait, scheduler, no_check, from_results, control)
     if from_results is not None:
         src = Path(from_results)
         study = stored_study(src)
@@ -148,18 +153,22 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
                                    "layers"))
     if crossfit and no_crossfit: raise UsageError("--crossfit and --no_crossfit contradict each other: give one")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
-                  layers=layers, rows=rows, cols=cols, seed=seed, weights=weights, companions=tuple(comp),
-                  fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, preset=preset, unit=unit,
-                  n_others=_parse_others(n_others), rank=rank, deficit=deficit, probe=probe, probe_units=probe_units,
-                  probe_subsets=probe_subsets, crossfit=True if crossfit else False if no_crossfit else None)
+                  layers=layers, rows=rows, cols=cols, seed=seed, weights=weights, labels=labels,
+                  companions=tuple(comp), fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, preset=preset,
+                  unit=unit, n_others=_parse_others(n_others), rank=rank, deficit=deficit, probe=probe,
+                  probe_units=probe_units, probe_subsets=probe_subsets,
+                  crossfit=True if crossfit else False if no_crossfit else None)
     return execute(study, opts)
 
 def execute(study, # the `record.Study` to run
             opts:RunOptions, # how
            ):
-    "Check the zoo, run the study (on Dask workers with a scheduler), print the summary; say if a rerun reproduced."
-    from gridablate.study import run_study
+    "Check the zoo, run the study and its controls (on Dask workers with a scheduler), print the summary and whether a "
+    "rerun reproduced."
+    from gridablate.record import CONTROLS
+    from gridablate.study import run_study, check_controls, control_path, load_controls
     from gridablate.summary import summarise, format_summary
+    controls = check_controls(study, opts.controls)
     tiny = [n for n in study.networks if isinstance(n, str) and n in TINY_NETS]
     if opts.check and tiny and study.source == "world":
         opts.out.mkdir(parents=True, exist_ok=True)
@@ -167,13 +176,15 @@ def execute(study, # the `record.Study` to run
                                                  + "\n")
     t0 = time.time()
     if opts.scheduler is None:
-        results = run_study(study, opts.out, device=opts.device, max_memory=opts.max_memory, wait=opts.wait)
+        results = run_study(study, opts.out, device=opts.device, max_memory=opts.max_memory, wait=opts.wait,
+                            controls=controls)
     else:
         from gridablate.distributed import run_distributed
         results = run_distributed(study, opts.out, opts.scheduler, device=opts.device, max_memory=opts.max_memory,
-                                  wait=opts.wait)
-    print(f"\nresults: {opts.out / 'results.zarr'}  ({time.time() - t0:.0f} s)")
-    print(format_summary(summarise(results)))
+                                  wait=opts.wait, controls=controls)
+    print(f"\nresults: {opts.out / 'results.zarr'}  ({time.time() - t0:.0f} s{', controls included' * bool(controls)})")
+    for kind in controls: print(f"{kind} control: {control_path(opts.out, kind) / 'results.zarr'}  ({CONTROLS[kind]})")
+    print(format_summary(summarise(results, controls=load_controls(opts.out) or None)))
     if opts.stored is not None: print(_compare(results, opts.stored))
     return results
 

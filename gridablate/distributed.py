@@ -8,12 +8,13 @@ import os, time, uuid, json, numpy as np, torch, xarray as xr
 from pathlib import Path
 from .errors import GridablateError
 from .ablation import logits_of
-from .record import Study
+from .record import Study, control_study
 from .sources import images_for, study_tensors, fingerprint, weights_fingerprint
 from .cells import NetworkInputs, analyse_cell_grid, check_labels, halves
 from .activations import NeuronActs, NeuronValues
 from .store import locked, Pieces
-from .study import study_network, study_networks, claim, prepare_network, piece_path, finish_study
+from .study import (study_network, study_networks, claim, prepare_network, piece_path, finish_study,
+                              check_controls, control_path)
 
 # %% auto 0
 __all__ = ['worker_network', 'worker_inputs', 'layer_activations', 'worker_neurons', 'compute_unit', 'run_distributed']
@@ -39,7 +40,7 @@ def worker_inputs(study:Study, # the study
     if key not in _INPUTS:
         for what, have in (("weights", weights_fingerprint(net)), ):
             if have != expect[what]: raise _mismatch(net.name, what)
-        ds = images_for(study.source, net, study.image_classes(), study.n_per_class, study.seed)
+        ds = images_for(study.source, net, study.image_classes(), study.n_per_class, study.seed, study.labels)
         images, labels = study_tensors(ds)
         if fingerprint(images, labels) != expect["images"]: raise _mismatch(net.name, "images")
         logits = logits_of(net, images)
@@ -155,36 +156,46 @@ def run_distributed(study:Study, # what to run
                     progress:bool=True, # progress bars
                     max_memory:int|None=None, # bytes for stacked ablation batches on each worker
                     wait:bool=False, # wait for another run on `out` to finish instead of refusing
+                    controls:tuple=(), # negative controls to run after it, each into out/control-KIND (`run_study`)
                    )->xr.Dataset:
-    "Run or resume a study with one Dask task per unfinished unit, then gather `out/results.zarr` as `run_study` does."
-    out = Path(out).resolve()
+    "Run or resume a study (and its controls) with one Dask task per unfinished unit; gather them as `run_study` does."
+    out, controls = Path(out).resolve(), check_controls(study, controls)
     with locked(out, wait):
-        claim(out, study)
-        prepared, todo = {}, []
-        try:
-            for item, net in zip(study.networks, study_networks(study, device)):
-                w = prepared[net.name] = prepare_network(study, out, net, device, progress)   # activations, once
-                check_labels(w.net, w.ds, list(w.ds.class_ids))
-                name = net.name
-                seal = w.acts_path.with_name(w.acts_path.name + ".sha256").read_text().strip()
-                kept = w.neurons.values if w.neurons is not None else None     # neuron level: workers read them
-                kept = str(kept.path) if kept is not None else None
-                todo += [(item, name, l, p, seal, w.pieces.expect, kept) for l in w.layers
-                         for p in range(len(w.classes)) if w.pieces.get(piece_path(out, name, l, p)) is None]
-                w.pieces.report()
-            log = _submit(study, out, todo, scheduler, n_workers, device, max_memory, progress) if todo else []
-        finally:
-            for w in prepared.values(): w.close()                              # the scratch copies of the values
-        tmp = out / "distributed.json.partial"
-        tmp.write_text(json.dumps(log, indent=0) + "\n"); os.replace(tmp, out / "distributed.json")
-        units = {}
-        for name, w in prepared.items():
-            units.update({(name, l, w.classes[p]): w.pieces.get(piece_path(out, name, l, p)) for l in w.layers
-                          for p in range(len(w.classes))})
-        if any(u is None for u in units.values()):
-            raise GridablateError("a worker left a unit unfinished or damaged: "
-                                  "run the same command again to compute it")
-        return finish_study(study, out, prepared, units, device, progress)
+        results = _run_held(study, out, scheduler, n_workers, device, progress, max_memory, controls)
+        for kind in controls:
+            with locked(control_path(out, kind), wait):
+                _run_held(control_study(study, kind), control_path(out, kind), scheduler, n_workers, device, progress,
+                          max_memory)
+    return results
+
+def _run_held(study:Study, out:Path, scheduler, n_workers, device, progress, max_memory, controls:tuple=())->xr.Dataset:
+    "The body of `run_distributed`, with `out`'s lock held."
+    claim(out, study)
+    prepared, todo = {}, []
+    try:
+        for item, net in zip(study.networks, study_networks(study, device)):
+            w = prepared[net.name] = prepare_network(study, out, net, device, progress)   # activations, once
+            check_labels(w.net, w.ds, list(w.ds.class_ids))
+            name = net.name
+            seal = w.acts_path.with_name(w.acts_path.name + ".sha256").read_text().strip()
+            kept = w.neurons.values if w.neurons is not None else None     # neuron level: workers read them
+            kept = str(kept.path) if kept is not None else None
+            todo += [(item, name, l, p, seal, w.pieces.expect, kept) for l in w.layers
+                     for p in range(len(w.classes)) if w.pieces.get(piece_path(out, name, l, p)) is None]
+            w.pieces.report()
+        log = _submit(study, out, todo, scheduler, n_workers, device, max_memory, progress) if todo else []
+    finally:
+        for w in prepared.values(): w.close()                              # the scratch copies of the values
+    tmp = out / "distributed.json.partial"
+    tmp.write_text(json.dumps(log, indent=0) + "\n"); os.replace(tmp, out / "distributed.json")
+    units = {}
+    for name, w in prepared.items():
+        units.update({(name, l, w.classes[p]): w.pieces.get(piece_path(out, name, l, p)) for l in w.layers
+                      for p in range(len(w.classes))})
+    if any(u is None for u in units.values()):
+        raise GridablateError("a worker left a unit unfinished or damaged: "
+                              "run the same command again to compute it")
+    return finish_study(study, out, prepared, units, device, progress, controls)
 
 def _submit(study:Study, out:Path, todo:list, scheduler, n_workers, device, max_memory, progress)->list:
     "One Dask task per unit of `todo`; the tasks' reports, as they finish."

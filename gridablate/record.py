@@ -9,10 +9,10 @@ from pathlib import Path
 import xarray as xr
 from .errors import GridablateError
 from .networks import NETWORKS, TINY_NAMES, Network, _is_network
-from .sources import check_source
+from .sources import check_source, LABELS
 
 # %% auto 0
-__all__ = ['PRESETS', 'OPTIONS', 'Method', 'Study', 'stored_study']
+__all__ = ['PRESETS', 'OPTIONS', 'CONTROLS', 'Method', 'Study', 'control_study', 'stored_study']
 
 # %% ../nbs/80_record.ipynb
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +56,11 @@ class Study:
     folds:int = 5 # probe cross-validation folds
     seed:int = 0 # seeds every random draw (`gridablate.draws`)
     weights:str = "pretrained" # weights of every named network ('pretrained', 'random', or a file)
+    labels:str = "true" # the images' class labels: 'true', or 'shuffled' across the images (the labels control)
     companions:tuple = () # networks to add compositional explanations and visualization checks for
     companion_images:int = 10 # images per class for the companions
     fv_steps:int = 32 # feature-visualization optimisation steps
-    n_null:int = 200 # random unit groups per cell size ablated as each cell's null (0: none)
+    n_null:int = 16 # random unit groups per cell size ablated as each cell's null: its mean is what the verdicts use
     n_offtarget:int|None = None # comparison images for the off-target deficit (default: as many as target images)
     rank:str|None = None # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
     deficit:str|None = None # per-image rank deficit: 'signed' (after - before) or 'clipped' (an improvement counts 0)
@@ -158,6 +159,29 @@ def _check(s:Study):
     need(s.layers is None or len(s.layers) > 0, "layers is empty: name at least one layer, or None for all")
     need(isinstance(s.weights, str) and s.weights,
          f"weights must be 'pretrained', 'random' or a file, got {s.weights!r}")
+    need(s.labels in LABELS, f"labels must be one of {', '.join(map(repr, LABELS))}, got {s.labels!r}")
+
+# %% ../nbs/80_record.ipynb
+CONTROLS = {"labels": "the class labels permuted across the study's images, each class keeping its size",
+            "weights": "every network with random weights: the learned structure gone"}
+
+def control_study(study:Study, # the study to control
+                  kind:str, # which control: a key of `CONTROLS`
+                 )->Study:
+    "The study run as a negative control: its labels shuffled, or its networks' weights random; no companions."
+    if kind not in CONTROLS: raise GridablateError(f"unknown control {kind!r}: use one of {', '.join(CONTROLS)}")
+    if kind == "labels":
+        if study.labels == "shuffled":
+            raise GridablateError("the study's labels are shuffled already: it is its own labels control")
+        return dataclasses.replace(study, labels="shuffled", companions=())
+    if study.weights == "random":
+        raise GridablateError("the study's networks have random weights already: it is its own weights control")
+    own = [n if isinstance(n, str) else n.name for n in study.networks if not (isinstance(n, str) and n in NETWORKS)]
+    if own:
+        raise GridablateError(f"the weights control gives named networks random weights, and {own} "
+                              f"{'is' if len(own) == 1 else 'are'} not one: run it on networks of "
+                              f"{', '.join(NETWORKS)}, or build the random-weight version of your network yourself")
+    return dataclasses.replace(study, weights="random", companions=())
 
 # %% ../nbs/80_record.ipynb
 def stored_study(path, # a study's output folder, or its results store

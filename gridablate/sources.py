@@ -14,8 +14,8 @@ import torchvision.transforms.functional as TF
 from .activations import iter_batches
 
 # %% auto 0
-__all__ = ['SOURCE_KINDS', 'check_source', 'DatasetSource', 'images_for', 'images_note', 'study_tensors', 'fingerprint',
-           'weights_fingerprint']
+__all__ = ['SOURCE_KINDS', 'LABELS', 'check_source', 'DatasetSource', 'images_for', 'images_note', 'study_tensors',
+           'shuffled_labels', 'ShuffledLabels', 'fingerprint', 'weights_fingerprint']
 
 # %% ../nbs/35_sources.ipynb
 SOURCE_KINDS = ("world", "imagenet", "imagenette", "folder")
@@ -96,10 +96,14 @@ def images_for(source, # a source string or a Dataset (`check_source`)
                net:Network, # the network the images are for
                classes=None, # class names or ids (default: all world classes / the paper's 8 ImageNet classes)
                n_per_class:int=50, # images per class
-               seed:int=0, # seeds the draw of images
+               seed:int=0, # seeds the draw of images (and of the labels' permutation)
+               labels:str="true", # 'true', or 'shuffled': the labels permuted across the images (`ShuffledLabels`)
               ):
     "The source's images as `net` takes them: `(image, label)` items with `.classes` and `.class_ids`."
     check_source(source)
+    if labels not in LABELS:
+        raise GridablateError(f"labels must be one of {', '.join(map(repr, LABELS))}, got {labels!r}")
+    if labels == "shuffled": return ShuffledLabels(images_for(source, net, classes, n_per_class, seed), seed)
     if not isinstance(source, str): return DatasetSource(source, classes, n_per_class, seed).for_network(net)
     if source.startswith("object:"):
         raise GridablateError(f"the study's images were a Python object ({source[7:]}), which its record cannot "
@@ -146,6 +150,41 @@ def study_tensors(dataset, # (image in [0,1], label) pairs
         if u is None and exact: xs, exact = [unit_float(v) for v in xs], False
         xs.append(x if u is None else u); ys.append(torch.as_tensor(y))
     return torch.cat(xs), torch.cat(ys).long()
+
+# %% ../nbs/35_sources.ipynb
+LABELS = ("true", "shuffled")
+
+def shuffled_labels(targets, # (N,) the images' labels, in the study's order
+                    seed:int, # the study's seed
+                   )->np.ndarray:
+    "The labels permuted across the images by one seeded permutation: each class keeps its size."
+    targets = np.asarray(targets)
+    rng = draw_rng(seed, "labels")
+    out = targets[rng.permutation(len(targets))]
+    while len(set(targets.tolist())) > 1 and np.array_equal(out, targets):   # never the labels as they were
+        out = targets[rng.permutation(len(targets))]
+    return out
+
+class ShuffledLabels(Dataset):
+    "A study's images with their labels permuted (`shuffled_labels`): the same images, in the same order."
+    def __init__(self, dataset, # (image, label) items with `.classes`, `.class_ids` and `.targets`
+                 seed:int, # the study's seed
+                ):
+        self.dataset, self.classes = dataset, list(dataset.classes)
+        self.class_ids = list(getattr(dataset, "class_ids", sorted(set(int(t) for t in dataset.targets))))
+        self.true_targets = [int(t) for t in dataset.targets]
+        self.targets = shuffled_labels(self.true_targets, seed).tolist()
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, i:int): return self.dataset[i][0], self.targets[i]
+    def __getattr__(self, name):          # the wrapped images' other attributes (paths, indices, size ...)
+        if name.startswith("__") or name in ("dataset", "targets"): raise AttributeError(name)
+        if name == "batch" and hasattr(self.dataset, "batch"):
+            def batch(items):
+                items = list(items)
+                return (self.dataset.batch(items)[0], torch.as_tensor([self.targets[i] for i in items]))
+            return batch
+        return getattr(self.dataset, name)
+    def __repr__(self): return f"ShuffledLabels({self.dataset!r})"
 
 # %% ../nbs/35_sources.ipynb
 def fingerprint(*tensors)->str:

@@ -9,15 +9,16 @@ from pathlib import Path
 from . import __version__
 from .errors import GridablateError
 from .networks import Network, resolve_network
-from .record import Study, stored_study
+from .record import Study, stored_study, CONTROLS, control_study
 from .sources import images_for, images_note, study_tensors, fingerprint, weights_fingerprint
 from .activations import record, neuron_means, NeuronActs, NeuronValues
 from .cells import analyse_network, gather, halves
-from .store import locked, write, Pieces
+from .store import locked, write, read, Pieces
 
 # %% auto 0
-__all__ = ['SCRATCH', 'piece_path', 'claim', 'study_network', 'study_networks', 'Prepared', 'prepare_network', 'results_attrs',
-           'finish_study', 'run_study']
+__all__ = ['SCRATCH', 'CONTROL_PREFIX', 'piece_path', 'claim', 'study_network', 'study_networks', 'Prepared', 'prepare_network',
+           'control_path', 'check_controls', 'controls_attr', 'results_attrs', 'finish_study', 'run_study',
+           'load_controls']
 
 # %% ../nbs/83_study.ipynb
 def piece_path(out:Path, network:str, layer:str, pos:int)->Path:
@@ -25,6 +26,7 @@ def piece_path(out:Path, network:str, layer:str, pos:int)->Path:
     return Path(out) / "units" / network / layer / f"{pos:04d}.nc"
 
 SCRATCH = ".gridablate-scratch"          # kept only while a run runs (neuron values); a killed run's, by the next claim
+CONTROL_PREFIX = "control-"              # out/control-KIND: a negative control of the study in out (`run_study`)
 
 def claim(out:Path, # the output folder (the caller holds its lock)
           study:Study, # the study to run there
@@ -37,7 +39,8 @@ def claim(out:Path, # the output folder (the caller holds its lock)
                               "or delete it to start over")
     tmp = cfg.with_name("config.json.partial"); tmp.write_text(study.to_json() + "\n"); os.replace(tmp, cfg)
     for p in sorted(out.rglob("*.partial*"), key=lambda p: len(p.parts)):                # leftovers of a killed write
-        if p.exists(): shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if p.exists() and not p.relative_to(out).parts[0].startswith(CONTROL_PREFIX):    # a control's: its own run's
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
     shutil.rmtree(out / SCRATCH, ignore_errors=True)                                   # and of a killed run
 
 # %% ../nbs/83_study.ipynb
@@ -81,7 +84,7 @@ def prepare_network(study:Study, # the study
                    )->Prepared:
     "Load one network of a study and its images, fix its provenance, and record its activations once (sealed)."
     net = study_network(item, study, device)
-    ds = images_for(study.source, net, study.image_classes(), study.n_per_class, study.seed)
+    ds = images_for(study.source, net, study.image_classes(), study.n_per_class, study.seed, study.labels)
     layers = list(net.layers) if study.layers is None else [l for l in study.layers if l in net.layers]
     if not layers:
         raise GridablateError(f"none of the layers {list(study.layers)} is in {net.name}: "
@@ -106,12 +109,38 @@ def prepare_network(study:Study, # the study
     return Prepared(net, ds, layers, tensors, acts, acts_path, [ds.classes[c] for c in ds.class_ids], pieces, neurons)
 
 # %% ../nbs/83_study.ipynb
+def control_path(out, # a study's output folder
+                 kind:str, # a key of `record.CONTROLS`
+                )->Path:
+    "Where the control `kind` of the study in `out` runs."
+    return Path(out) / f"{CONTROL_PREFIX}{kind}"
+
+def check_controls(study:Study, # the study
+                   controls, # kinds of control: a tuple, or a comma-separated string ('labels,weights')
+                  )->tuple:
+    "The controls asked for, checked (each known, once, and different from the study), in `CONTROLS`' order."
+    kinds = [k.strip() for k in controls.split(",") if k.strip()] if isinstance(controls, str) else list(controls)
+    if len(set(kinds)) < len(kinds): raise GridablateError(f"a control is listed twice in {kinds}: list each once")
+    for k in kinds: control_study(study, k)                                       # unknown, or the study itself
+    return tuple(k for k in CONTROLS if k in kinds)
+
+def controls_attr(out:Path, study:Study, controls:tuple=())->str:
+    "The `controls` attribute: kind → folder of the controls asked for now or already run beside the study in `out`."
+    def ran(k):
+        cfg = control_path(out, k) / "config.json"
+        try: return cfg.is_file() and Study.from_json(cfg.read_text()) == control_study(study, k)
+        except GridablateError: return False
+    return json.dumps({k: f"{CONTROL_PREFIX}{k}" for k in CONTROLS if k in controls or ran(k)})
+
+# %% ../nbs/83_study.ipynb
 def results_attrs(study:Study, prepared:dict)->dict:
     "The results' attributes: the record, the networks' origins and preprocessing, fingerprints and versions."
     import sklearn
     nets = {n: w.net for n, w in prepared.items()}
+    about = "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"
+    if study.labels == "shuffled": about += "; a negative control: the class labels permuted across the images"
     return {"config": study.to_json(), "gridablate_version": __version__, "preset": study.preset,
-            "method": json.dumps(dataclasses.asdict(study.method)),
+            "method": json.dumps(dataclasses.asdict(study.method)), "labels": study.labels,
             "source": study.record()["source"], "n_per_class": study.n_per_class, "seed": study.seed,
             "weights": json.dumps({n: net.weights_id for n, net in nets.items()}),
             "networks": json.dumps({n: {"spec": net.spec or f"object:{n}", "weights": net.weights_id,
@@ -120,7 +149,7 @@ def results_attrs(study:Study, prepared:dict)->dict:
                                         for n, w in prepared.items()}),
             "versions": json.dumps({"python": platform.python_version(), "torch": torch.__version__,
                                     "numpy": np.__version__, "sklearn": sklearn.__version__, "xarray": xr.__version__}),
-            "description": "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"}
+            "description": about}
 
 def _classes_agree(prepared:dict)->list:
     "The study's class names, the same for every network."
@@ -130,11 +159,13 @@ def _classes_agree(prepared:dict)->list:
         raise GridablateError("the networks see different classes: run them as separate studies")
     return first
 
-def finish_study(study:Study, out:Path, prepared:dict, units:dict, device:str="cpu", progress:bool=False)->xr.Dataset:
-    "Gather the units, add the companions, write `out/results.zarr`."
+def finish_study(study:Study, out:Path, prepared:dict, units:dict, device:str="cpu", progress:bool=False,
+                 controls:tuple=())->xr.Dataset:
+    "Gather the units, add the companions, write `out/results.zarr` (naming the controls run beside it)."
     classes, layers = _classes_agree(prepared), []
     for w in prepared.values(): layers += [l for l in w.layers if l not in layers]
-    results = gather(units, list(prepared), layers, classes, results_attrs(study, prepared))
+    attrs = results_attrs(study, prepared) | {"controls": controls_attr(out, study, controls)}
+    results = gather(units, list(prepared), layers, classes, attrs)
     if study.companions:
         from gridablate.companions import add_companions
         nets = {n: w.net for n, w in prepared.items()}
@@ -143,7 +174,7 @@ def finish_study(study:Study, out:Path, prepared:dict, units:dict, device:str="c
     write(results, out / "results.zarr")
     return results
 
-def _run_held(study:Study, out:Path, progress:bool, device:str, max_memory:int|None)->xr.Dataset:
+def _run_held(study:Study, out:Path, progress:bool, device:str, max_memory:int|None, controls:tuple=())->xr.Dataset:
     "The body of `run_study`, with `out`'s lock held: compute what is missing, gather, write `results.zarr`."
     claim(out, study)
     prepared, units = {}, {}
@@ -159,7 +190,7 @@ def _run_held(study:Study, out:Path, progress:bool, device:str, max_memory:int|N
                 units[(name, l, w.classes[p])] = u
         finally: w.close()
         w.pieces.report()
-    return finish_study(study, out, prepared, units, device, progress)
+    return finish_study(study, out, prepared, units, device, progress, controls)
 
 def run_study(study:Study, # what to run
               out, # output folder
@@ -167,7 +198,37 @@ def run_study(study:Study, # what to run
               device:str="cpu", # torch device
               max_memory:int|None=None, # bytes for stacked ablation batches (default: a quarter of RAM)
               wait:bool=False, # wait for another run on `out` to finish instead of refusing
+              controls:tuple=(), # negative controls to run after it, each into out/control-KIND (`record.CONTROLS`)
              )->xr.Dataset:
-    "Run (or resume) a study, write `out/results.zarr`, and return the results."
-    out = Path(out)
-    with locked(out, wait): return _run_held(study, out, progress, device, max_memory)
+    "Run (or resume) a study and its controls, write `out/results.zarr`, and return the study's results."
+    out, controls = Path(out), check_controls(study, controls)
+    with locked(out, wait):
+        results = _run_held(study, out, progress, device, max_memory, controls)
+        for kind in controls:
+            with locked(control_path(out, kind), wait):
+                _run_held(control_study(study, kind), control_path(out, kind), progress, device, max_memory)
+    return results
+
+# %% ../nbs/83_study.ipynb
+def load_controls(out, # a study's output folder, or its results.zarr
+                  lazy:bool=False, # keep zarr data on disk (Dask arrays) instead of reading it all
+                 )->dict:
+    "The results of the controls run beside a study, by kind (`{}` if none): `{'labels': Dataset, ...}`."
+    path = Path(out)
+    store = path if path.suffix == ".zarr" else path / "results.zarr"
+    if not store.exists():
+        raise FileNotFoundError(f"no results at {store}: run `gridablate run` first, or check the path")
+    with xr.open_zarr(store, consolidated=True) as f: attrs = dict(f.attrs)
+    if "config" not in attrs: raise GridablateError(f"{store} carries no study record (attribute 'config')")
+    study, home, found = Study.from_json(attrs["config"]), store.parent, {}
+    for kind, folder in json.loads(attrs.get("controls", "{}")).items():
+        where = home / folder / "results.zarr"
+        if not where.exists():
+            raise GridablateError(f"the {kind} control of {home} has not finished ({where} is missing): run the study "
+                                  f"again with --control {kind} to finish it")
+        ds = read(where, lazy)
+        if Study.from_json(ds.attrs.get("config", "{}")) != control_study(study, kind):
+            raise GridablateError(f"{where} is not the {kind} control of the study in {home}: delete {home / folder} "
+                                  f"and run the study again with --control {kind}")
+        found[kind] = ds
+    return found

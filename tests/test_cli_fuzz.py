@@ -57,6 +57,8 @@ BAD = {
     "max_memory": st.sampled_from(["0", "-1", "lots", "nan"]),
     "from_results": st.sampled_from(["/nonexistent", "/dev/null", "/etc"]),
     "scheduler": st.sampled_from(["foo", "localhost:8786", "http://x"]),
+    "control": st.sampled_from(["foo", "", ",", "labels,labels", "labels,foo", "Labels"]),
+    "labels": st.sampled_from(["random", "", "TRUE", "shuffle"]),
 }
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

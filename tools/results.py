@@ -1,14 +1,23 @@
 """Regenerate the shipped results of the default study and the pages that show them: `python tools/results.py`
 (`make results`).
 
-1. runs `gridablate run` (the tiny zoo on the generated world, every default) into gridablate-results/default/
-   (resumable: an interrupted run goes on where it stopped; delete the folder to start over), and the same study
-   under the paper's preset, without the companions, into gridablate-results/presets/paper/: the same networks,
-   classes and images (about 50 minutes on two cores: every activation a unit, and its probe 200 fits per cell);
-2. writes compact copies of their results.zarr to nbs/results/default.nc.gz and presets_paper.nc.gz (gzipped
-   netCDF3; the paper's copy without its per-unit variables, which the run's own store keeps);
+1. runs `gridablate run --control labels` (the tiny zoo on the generated world, every default) into
+   gridablate-results/default/, its labels control into default/control-labels/ (resumable: an interrupted run
+   goes on where it stopped; delete the folder to start over), and the same study and its labels control under
+   the paper's preset, without the companions, into gridablate-results/presets/paper/: the same networks, classes
+   and images (the slow one: every activation a unit, and its probe 200 fits per cell; its control costs as much
+   again);
+2. writes compact copies of their results.zarr to nbs/results/: default.nc.gz, control_labels.nc.gz,
+   presets_paper.nc.gz and presets_paper_control_labels.nc.gz (gzipped netCDF3; the paper preset's copies without
+   their per-unit variables, which the runs' own stores keep);
 3. re-executes nbs/results/default.ipynb and nbs/index.ipynb in place, cleans them with nbdev_clean and
    regenerates README.md.
+`--controls-only` runs (and compacts) only the two labels controls, each as a study of its own in the folder the
+study's `--control labels` would use. `--paper-classes N` runs the paper preset's control on the world's first N
+classes only (its study record, kept in the copy's `config` attribute, says which), into
+presets/paper-control-labels-N/: a control of the paper-preset study on those classes, not of the shipped one.
+`--run-args "..."` adds options to every `gridablate run` and `--dest DIR` writes the copies elsewhere: together they
+try the script on a small study without touching the shipped files.
 `--paper` instead executes nbs/results/paper.ipynb in place (`make paper`): the paper's setup, which needs ImageNet
 (GRIDABLATE_IMAGENET) and the torchvision weights; without them the page only says what is missing.
 `--no-run` skips step 1 and compacts an existing results store (`--store PATH`, default the folder above).
@@ -39,6 +48,13 @@ def compact(src:Path, # a results.zarr written by `run_study`
     with gzip.GzipFile(tmp, "wb", compresslevel=9, mtime=0) as f: f.write(bytes(raw))
     tmp.replace(dst)
     return dst
+
+def _what(ds)->str:
+    "Which study a results copy holds, in a few words."
+    import json
+    cfg = json.loads(ds.attrs["config"])
+    return (f"preset {cfg['preset']}, labels {cfg.get('labels', 'true')}, {ds.sizes['network']} networks, "
+            f"{ds.sizes['class']} classes, {cfg['n_per_class']} images per class, n_null {cfg['n_null']}")
 
 def read_store(path:Path=STORE):
     "The shipped results as an xarray Dataset, all in memory."
@@ -72,6 +88,24 @@ def execute(nb_path:Path, # the notebook
     finally: os.chdir(cwd)
     write_nb(nb, nb_path)
 
+def _paper_control(presets:Path, # the folder of the preset studies
+                   classes:int|None, # the world's first `classes` classes, or None: all of them, as the study
+                  )->Path:
+    "Where the paper preset's labels control runs."
+    return presets / "paper" / "control-labels" if classes is None else presets / f"paper-control-labels-{classes}"
+
+def run_controls(store:Path, # the default study's folder
+                 paper_classes:int|None=None, # classes of the paper preset's control (None: all, as its study)
+                 extra:tuple=(), # more options for every `gridablate run`
+                 bin_:Path=Path(sys.executable).parent, # where the `gridablate` script is
+                ):
+    "Run only the labels controls of the default study and of its paper-preset version, each as a study of its own."
+    gridablate = [str(bin_ / "gridablate"), "run", "--labels", "shuffled", "--companions", "none", "--no_check"]
+    subprocess.run([*gridablate, *extra, "--out", str(store / "control-labels")], check=True, cwd=ROOT)
+    classes = [] if paper_classes is None else ["--classes", ",".join(map(str, range(paper_classes)))]
+    subprocess.run([*gridablate, "--preset", "paper", *extra, *classes,
+                    "--out", str(_paper_control(store.with_name("presets"), paper_classes))], check=True, cwd=ROOT)
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--no-run", action="store_true", help="do not run the study; compact the store already there")
@@ -79,7 +113,16 @@ def main(argv=None):
     p.add_argument("--no-exec", action="store_true", help="do not re-execute the pages")
     p.add_argument("--paper", action="store_true", help="only re-execute the paper's page (needs GRIDABLATE_IMAGENET)")
     p.add_argument("--execute", type=Path, nargs="+", help="only execute these notebooks in place (saving their outputs)")
+    p.add_argument("--controls-only", action="store_true",
+                   help="run and compact only the labels controls of the default study and of its paper-preset version")
+    p.add_argument("--paper-classes", type=int, default=None, metavar="N",
+                   help="run the paper preset's labels control on the world's first N classes (default: all 24)")
+    p.add_argument("--run-args", default="", help="more options for every `gridablate run` (e.g. a small study)")
+    p.add_argument("--dest", type=Path, default=STORE.parent, help="folder for the compact copies")
     a = p.parse_args(argv)
+    if a.paper_classes is not None and not 2 <= a.paper_classes <= 24:
+        p.error(f"--paper-classes takes 2 to 24 (the world's classes), got {a.paper_classes}")
+    extra = tuple(a.run_args.split())
     bin_ = Path(sys.executable).parent
     t0 = time.time()
     if a.execute:
@@ -90,14 +133,26 @@ def main(argv=None):
         execute(PAPER, flags=("paper",))
         subprocess.run([str(bin_ / "nbdev_clean"), "--fname", str(PAPER)], check=True, cwd=ROOT)
         return print(f"executed {PAPER.relative_to(ROOT)} in {time.time() - t0:.0f} s")
-    presets = a.store.with_name("presets")
-    if not a.no_run:
-        subprocess.run([str(bin_ / "gridablate"), "run", "--out", str(a.store)], check=True, cwd=ROOT)
-        subprocess.run([str(bin_ / "gridablate"), "run", "--preset", "paper", "--companions", "none",
-                        "--out", str(presets / "paper")], check=True, cwd=ROOT)
-    outs = [compact(a.store / "results.zarr"),
-            compact(presets / "paper" / "results.zarr", STORE.with_name("presets_paper.nc.gz"), UNIT_VARS)]
-    for out in outs: print(f"{out.relative_to(ROOT)}: {out.stat().st_size / 1e6:.2f} MB")
+    presets, gridablate = a.store.with_name("presets"), [str(bin_ / "gridablate"), "run"]
+    paper_control = _paper_control(presets, a.paper_classes)
+    if not a.no_run and a.controls_only: run_controls(a.store, a.paper_classes, extra, bin_)
+    elif not a.no_run:
+        subprocess.run([*gridablate, "--control", "labels", *extra, "--out", str(a.store)], check=True, cwd=ROOT)
+        paper = [*gridablate, "--preset", "paper", "--companions", "none", *extra]
+        subprocess.run([*paper, *["--control", "labels"] * (a.paper_classes is None), "--out", str(presets / "paper")],
+                       check=True, cwd=ROOT)
+        if a.paper_classes is not None:
+            subprocess.run([*paper, "--labels", "shuffled", "--no_check", "--classes",
+                            ",".join(map(str, range(a.paper_classes))), "--out", str(paper_control)],
+                           check=True, cwd=ROOT)
+    copies = [(a.store / "control-labels", "control_labels.nc.gz", ()),
+              (paper_control, "presets_paper_control_labels.nc.gz", UNIT_VARS)]
+    if not a.controls_only:
+        copies = [(a.store, "default.nc.gz", ()), (presets / "paper", "presets_paper.nc.gz", UNIT_VARS), *copies]
+    for src, name, drop in copies:
+        out = compact(src / "results.zarr", a.dest / name, drop)
+        print(f"{out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out}: "
+              f"{out.stat().st_size / 1e6:.2f} MB, {_what(read_store(out))}")
     if not a.no_exec:
         for nb in PAGES:
             execute(nb); print(f"executed {nb.relative_to(ROOT)}")
