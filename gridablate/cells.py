@@ -268,6 +268,10 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarra
     out["image_deficit"] = (("sel_bin", "mag_bin", "sample"), d_tgt.reshape(shape + (n_tgt,)),
                             {"units": "ranks", "description": "rank after ablating the cell - rank before (signed), per "
                              "target-class image (sample: its position among them)"})
+    out["offtarget_image_deficit"] = (("sel_bin", "mag_bin", "offsample"), d_off.reshape(shape + (n_neg,)),
+                                      {"units": "ranks", "description": "rank after ablating the cell - rank before "
+                                       "(signed), per image of the comparison classes the off-target deficit is "
+                                       "measured on (offsample: its position among them)"})
     if m.crossfit:
         out["probe_half"] = (("sel_bin", "mag_bin", "half"), np.moveaxis(probes, 0, -1),
                              {"units": "1", "description": "probe_accuracy measured on each half of the images alone "
