@@ -48,7 +48,8 @@ def class_arrays(results:xr.Dataset, # from `run_study`
                    if k in r else None)
     return dict(layers=layers, classes=[str(c) for c in r["class"].values], probe=v("probe_accuracy"),
                 deficit=v("rank_deficit"), offtarget=v("offtarget_deficit"), images=v("image_deficit"),
-                null=v("null_deficit"), probe_half=v("probe_half"), preset=str(results.attrs.get("preset", "")),
+                offtarget_images=v("offtarget_image_deficit"), null=v("null_deficit"), probe_half=v("probe_half"),
+                preset=str(results.attrs.get("preset", "")),
                 crossfit=json.loads(results.attrs.get("method", "{}")).get("crossfit"))
 
 # %% ../nbs/87a_resample.ipynb

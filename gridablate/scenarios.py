@@ -11,7 +11,7 @@ from .resample import class_arrays
 from .verdicts import claims
 
 # %% auto 0
-__all__ = ['CLAIMS', 'SCENARIOS', 'TARGETS', 'study_base', 'simulate_study', 'wilson', 'scenario_table']
+__all__ = ['CLAIMS', 'SCENARIOS', 'TARGETS', 'SCENARIO_CLAIMS', 'study_base', 'simulate_study', 'wilson', 'scenario_table']
 
 # %% ../nbs/87c_scenarios.ipynb
 def study_base(results:xr.Dataset, # from `run_study`, with image_deficit, null_deficit and offtarget_deficit
@@ -22,15 +22,16 @@ def study_base(results:xr.Dataset, # from `run_study`, with image_deficit, null_
     if missing := [k for k in ("images", "null", "offtarget") if a[k] is None]:
         raise GridablateError(f"{network}: simulating studies needs per-image, null and off-target deficits; the "
                               f"results lack {missing}: rerun the study with n_null > 0")
-    X = a["images"]
-    S = int(np.isfinite(X).all((0, 2, 3)).sum(-1).min())              # images every class has
-    X = X[..., :S]
+    first = lambda X: X[..., :int(np.isfinite(X).all((0, 2, 3)).sum(-1).min())]      # the images every class has
+    X = first(a["images"])
     D, P = X.mean(-1), a["probe"]
+    if a["offtarget_images"] is not None:
+        O = first(a["offtarget_images"]); off, off_res = O.mean(-1), O - O.mean(-1)[..., None]
+    else: off, off_res = a["offtarget"], X - D[..., None]           # the target images' departures stand in
     if a["probe_half"] is not None: half_sd = float(np.sqrt(np.nanmean(np.diff(a["probe_half"], axis=-1) ** 2) / 2))
-    else: half_sd = float(np.sqrt(np.nanmean(P) * (1 - np.nanmean(P)) / S))
+    else: half_sd = float(np.sqrt(np.nanmean(P) * (1 - np.nanmean(P)) / X.shape[-1]))
     return dict(network=str(network), layers=a["layers"], classes=a["classes"], deficit=D, residuals=X - D[..., None],
-                probe=P, probe_half_sd=half_sd, offtarget=a["offtarget"],
-                offtarget_sd=np.sqrt(X.var(-1, ddof=1) / S), null=a["null"])
+                probe=P, probe_half_sd=half_sd, offtarget=off, offtarget_residuals=off_res, null=a["null"])
 
 # %% ../nbs/87c_scenarios.ipynb
 CLAIMS = ("C1", "C2", "C3", "C4", "C5")
@@ -38,6 +39,7 @@ SCENARIOS = {"no effect": "supported", "planted": "supported", "contrary": "cont
              "co-peak": "supported", "global harm": "supported"}
 TARGETS = {"no effect": (.05, "at most"), "planted": (.8, "at least"), "contrary": (.8, "at least"),
            "co-peak": (.05, "at most"), "global harm": (.05, "at most")}
+SCENARIO_CLAIMS = {"co-peak": ("C2",), "global harm": ("C2", "C3")}                  # the rest: every claim
 
 def _truth(b:dict, scenario:str, claim:str)->dict:
     "The base's cells as `scenario` of `claim` has them (planted: as measured)."
@@ -50,36 +52,42 @@ def _truth(b:dict, scenario:str, claim:str)->dict:
         t["probe"] = lm[::-1] - (P - lm)
     elif claim in ("C2", "C5") and scenario == "no effect": t["deficit"], t["offtarget"] = flat(D), flat(b["offtarget"])
     elif claim in ("C2", "C5") and scenario == "contrary":
-        for k in ("deficit", "offtarget", "offtarget_sd", "residuals"): t[k] = np.flip(b[k], 2 if claim == "C2" else 3)
+        for k in ("deficit", "offtarget", "offtarget_residuals", "residuals"):
+            t[k] = np.flip(b[k], 2 if claim == "C2" else 3)
     elif scenario == "co-peak":
         for k in ("deficit", "residuals"): t[k] = b[k].copy(); t[k][:, :, -1, -2] = b[k][:, :, -1, -1]
-    elif scenario == "global harm": t["offtarget"] = b["offtarget"].copy(); t["offtarget"][:, :, -1, -1] = D[:, :, -1, -1]
-    elif claim in ("C3", "C4") and scenario == "no effect": t["deficit"] = np.zeros(D.shape)
+    elif scenario == "global harm" and claim == "C2":
+        t["offtarget"] = b["offtarget"].copy(); t["offtarget"][:, :, -1, -1] = D[:, :, -1, -1]
+    elif scenario == "global harm": t["offtarget"] = D.copy()           # C3: each class's profile on every class
+    elif claim in ("C3", "C4") and scenario == "no effect": t["deficit"] = t["offtarget"] = np.zeros(D.shape)
     elif claim == "C3":
-        scale = D.sum((0, 2, 3), keepdims=True)
-        t["deficit"] = D.mean(1, keepdims=True) * scale / scale.mean()
+        S = D - b["offtarget"]                                          # selective harm
+        scale = np.abs(S).sum((0, 2, 3), keepdims=True)
+        t["deficit"] = b["offtarget"] + S.mean(1, keepdims=True) * scale / scale.mean()
     elif claim == "C4":
         z = (D - D.mean((2, 3), keepdims=True)) / (D.std((2, 3), keepdims=True) + 1e-12)
         t["probe"] = np.clip(P.mean((2, 3), keepdims=True) + P.std((2, 3), keepdims=True) * z, 0, 1)
     return t
 
 # %% ../nbs/87c_scenarios.ipynb
-def simulate_study(scenario:str, # one of `SCENARIOS` ('co-peak' and 'global harm' are C2's)
+def simulate_study(scenario:str, # one of `SCENARIOS` (`SCENARIO_CLAIMS`: the claims of 'co-peak' and 'global harm')
                    claim:str, # whose effect the scenario sets: one of `CLAIMS`
                    seed:int, # seeds the study
                    base:dict, # from `study_base`
                    n_draws:int=16, # null draws per cell size
                   )->xr.Dataset:
     "A results Dataset shaped as `run_study` writes it, drawn from `base` with `claim`'s effect as `scenario` says."
-    if claim not in CLAIMS or scenario not in SCENARIOS or (scenario in ("co-peak", "global harm") and claim != "C2"):
+    if claim not in CLAIMS or scenario not in SCENARIOS or claim not in SCENARIO_CLAIMS.get(scenario, CLAIMS):
         raise GridablateError(f"no scenario {scenario!r} for {claim!r}: claims {CLAIMS}, scenarios {list(SCENARIOS)} "
-                              "('co-peak' and 'global harm' for C2 only)")
+                              "('co-peak' for C2 only, 'global harm' for C2 and C3)")
     t = _truth(base, scenario, claim)
     key = (CLAIMS.index(claim) if scenario != "planted" else 0, list(SCENARIOS).index(scenario))
     rng = np.random.default_rng([seed, *key])
     L, C, R, K, S = t["residuals"].shape
     img = t["deficit"][..., None] + np.take_along_axis(t["residuals"], rng.integers(0, S, (L, C, 1, 1, S)), -1)
-    off = t["offtarget"] + t["offtarget_sd"] * rng.normal(0, 1, (L, C, R, K))
+    So = t["offtarget_residuals"].shape[-1]                          # the off-target images, drawn alike
+    pick = rng.integers(0, So, (L, C, 1, 1, So))
+    off = t["offtarget"][..., None] + np.take_along_axis(t["offtarget_residuals"], pick, -1)
     J = t["null"].shape[-1]
     draws = np.stack([rng.choice(J, min(n_draws, J), replace=False) for _ in range(L)])   # the same for every class
     null = np.take_along_axis(t["null"], draws[:, None, None, None], -1)
@@ -88,12 +96,14 @@ def simulate_study(scenario:str, # one of `SCENARIOS` ('co-peak' and 'global har
     s, m = np.meshgrid(np.arange(R, dtype=float), np.arange(K, dtype=float), indexing="ij")
     grid = lambda x: (dims, np.broadcast_to(x, (1, L, C, R, K)).copy())
     data = {"probe_accuracy": (dims, half.mean(-1)[None]), "probe_half": (dims + ("half",), half[None]),
-            "rank_deficit": (dims, img.mean(-1)[None]), "offtarget_deficit": (dims, off[None]),
+            "rank_deficit": (dims, img.mean(-1)[None]), "offtarget_deficit": (dims, off.mean(-1)[None]),
             "image_deficit": (dims + ("sample",), img[None]), "null_deficit": (dims + ("draw",), null[None]),
+            "offtarget_image_deficit": (dims + ("offsample",), off[None]),
             "n_units": grid(np.full((R, K), 4.)), "sel_min": grid(s - .5), "sel_max": grid(s + .4),
             "mag_min": grid(m - .5), "mag_max": grid(m + .4)}
     coords = {"network": ["sim"], "layer": t["layers"], "class": t["classes"], "sel_bin": np.arange(R),
-              "mag_bin": np.arange(K), "sample": np.arange(S), "draw": np.arange(null.shape[-1]), "half": [0, 1],
+              "mag_bin": np.arange(K), "sample": np.arange(S), "offsample": np.arange(So),
+              "draw": np.arange(null.shape[-1]), "half": [0, 1],
               "layer_units": (("network", "layer"), np.full((1, L), 4 * R * K))}
     return xr.Dataset(data, coords=coords, attrs={"preset": "gridablate", "scenario": scenario, "claim": claim})
 
@@ -110,14 +120,14 @@ def scenario_table(base:dict, # from `study_base`
                    n:int=500, # simulated studies per claim and scenario
                    n_boot:int=1000, # class-bootstrap replicates per study
                    which:tuple=CLAIMS, # which claims
-                   scenarios:tuple=tuple(SCENARIOS), # which scenarios (co-peak and global harm: C2 only)
+                   scenarios:tuple=tuple(SCENARIOS), # which scenarios (co-peak: C2 only; global harm: C2 and C3)
                    progress:bool=False, # print each row as it is done
                   )->pd.DataFrame:
     "How often `claims` says each verdict on simulated studies, per claim and scenario, against the targets."
     verdicts, planted = {}, {}
     for sc in scenarios:
         for cl in which:
-            if sc in ("co-peak", "global harm") and cl != "C2": continue
+            if cl not in SCENARIO_CLAIMS.get(sc, CLAIMS): continue
             if sc == "planted" and not planted:
                 planted = [claims(simulate_study(sc, cl, i, base), n_boot, seed=i).set_index("claim").verdict
                            for i in range(n)]

@@ -77,12 +77,15 @@ def _peak_gain(pick:np.ndarray, meas:np.ndarray)->tuple:
     with np.errstate(invalid="ignore", divide="ignore"):
         return (ym[own, c] - ym[modal, c]) / np.nanmax(np.abs(yp), 0), ym[own, c]
 
-def c3_statistics(a:dict, # from `class_arrays` (needs `images`)
+def c3_statistics(a:dict, # from `class_arrays` (needs `images`; with `offtarget_images`, on selective harm)
                   W:np.ndarray, # (n_boot, classes) from `class_weights`
                  )->dict:
     "C3's statistics: a class's own peak layer's gain over the modal layer (share of its peak), and its peak deficit."
     L, C, R, K, S = a["images"].shape
-    A, B = (h.reshape(L, C, R * K) for h in _halves(a["images"]))
+    halves = _halves(a["images"])
+    if a["offtarget_images"] is not None:                  # selective: target − off-target, half by half
+        halves = tuple(t - o for t, o in zip(halves, _halves(a["offtarget_images"])))
+    A, B = (h.reshape(L, C, R * K) for h in halves)
     (g1, p1), (g2, p2) = _peak_gain(A, B), _peak_gain(B, A)
     return {"peak gain": class_mean((g1 + g2) / 2, W), "peak deficit": class_mean((p1 + p2) / 2, W)}
 
@@ -191,8 +194,10 @@ RULES = {
           "lower bound > 0); contradicted if any of the three is reliably below 0",
     "C2": "supported if the last cell beats the best other cell (top votes and mean deficit), its null and its harm "
           "to other classes (each lower bound > 0); contradicted if another cell, or its null, is reliably above it",
-    "C3": "supported if classes' own peak layers (chosen on half the images) beat the modal layer on the other half "
-          "(lower bound > 0); contradicted if they gain reliably less than {gain3:g} of a peak while peaks exist",
+    "C3": "on selective harm (target − off-target deficit, per image): supported if classes' own peak layers (chosen "
+          "on half the images) beat the modal layer on the other half and those peaks are harm (each lower bound > 0); "
+          "contradicted if they gain reliably less than {gain3:g} of a peak while peaks exist; undecided without "
+          "per-image off-target deficits",
     "C4": "supported if both grids are reliable (split-half lower bounds ≥ {floor:g}) and the disattenuated "
           "within-grid rho lies within ±{band:g}; contradicted if the within-grid rho (or, with reliable grids, the "
           "disattenuated one) lies beyond ±{band:g}",
@@ -201,7 +206,7 @@ RULES = {
 
 STATISTICS = {"C1": "probe accuracy: the weakest of end − middle (both ends) and slope on depth",
               "C2": "share of top votes: the last cell − the best other cell",
-              "C3": "a class's own peak layer over the modal one, held out (share of its peak)",
+              "C3": "a class's own peak layer over the modal one in selective harm, held out (share of its peak)",
               "C4": "within-grid Spearman rho of probe accuracy and deficit",
               "C5": "coefficient of s·m (centred bins, within grids, per-layer units)"}
 
@@ -245,10 +250,19 @@ def _c3(st:dict|None, iv, a:dict, gain3:float)->tuple:
         return (np.nan,) * 3 + ("undecided", "no per-image deficits" if st is None else
                                 "one layer: no other to peak in" if L < 2 else "one class")
     x, pk = iv(st["peak gain"]), iv(st["peak deficit"])
-    peak = np.nan_to_num(a["deficit"], nan=-np.inf).max((2, 3)).argmax(0)
+    own = a["offtarget_images"] is None                     # the target's images alone
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        D = np.nanmean(a["images"], -1) - (0 if own else np.nanmean(a["offtarget_images"], -1))
+    peak = np.nan_to_num(D, nan=-np.inf).max((2, 3)).argmax(0)
     named = ", ".join(f"{a['layers'][l]} {n}" for l, n in enumerate(np.bincount(peak, minlength=L)) if n)
-    v = "supported" if x[1] > 0 else "contradicted" if x[2] < gain3 and pk[1] > 0 else "undecided"
-    return (*x, v, f"held-out deficit at the classes' peaks {_fmt(*pk)}; classes peaking per layer: {named}")
+    why = (f"held-out {'deficit' if own else 'selective deficit'} at the classes' peaks {_fmt(*pk)}; classes peaking "
+           f"per layer: {named}")
+    if own:
+        return (*x, "undecided", "target images only: " + why + "; harm to every class cannot be ruled out without "
+                "per-image off-target deficits (rerun the study to record offtarget_image_deficit)")
+    v = "supported" if x[1] > 0 and pk[1] > 0 else "contradicted" if x[2] < gain3 and pk[1] > 0 else "undecided"
+    return (*x, v, why)
 
 # %% ../nbs/87b_verdicts.ipynb
 def _c4(st:dict, iv, a:dict, band:float, floor:float)->tuple:

@@ -13,7 +13,7 @@ from gridablate.scenarios import study_base, scenario_table, CLAIMS
 
 DIMS = ("network", "layer", "class", "sel_bin", "mag_bin")
 
-def results(deficit, probe=None, images=None, null=None, seed=0, offtarget=None):
+def results(deficit, probe=None, images=None, null=None, seed=0, offtarget=None, offtarget_images=None):
     "A results Dataset over one network from cell deficits (1, L, C, 4, 4); optional per-image deficits and null."
     rng = np.random.default_rng(seed)
     shape = deficit.shape
@@ -27,6 +27,9 @@ def results(deficit, probe=None, images=None, null=None, seed=0, offtarget=None)
     if images is not None: ds["image_deficit"] = DIMS + ("sample",), images
     if null is not None: ds["null_deficit"] = DIMS + ("draw",), null
     if offtarget is not None: ds["offtarget_deficit"] = DIMS, offtarget
+    if offtarget_images is not None:
+        ds["offtarget_image_deficit"] = DIMS + ("offsample",), offtarget_images
+        ds["offtarget_deficit"] = DIMS, offtarget_images.mean(-1)
     return ds
 
 def z(v): return (v - v.mean((3, 4), keepdims=True)) / v.std((3, 4), keepdims=True)
@@ -150,16 +153,22 @@ def test_the_functions_summarise_calls_still_work():
 def test_c3_peak_layer_known_answers():
     rng = np.random.default_rng(3)
     shape = (1, 3, 10, 4, 4)
+    off = lambda m=0.: m + rng.normal(0, .5, shape + (20,))                        # the other classes' images
+    c3 = lambda img, o: claims(results(img.mean(-1), images=img, offtarget_images=o), 100).set_index("claim").loc["C3"]
     # half the classes peak in l0, half in l2
     mean = np.zeros(shape); mean[0, 0, :5, 3, 3] = 5; mean[0, 2, 5:, 3, 3] = 5
     img = mean[..., None] + rng.normal(0, .5, shape + (20,))
-    split = claims(results(img.mean(-1), images=img), 100).set_index("claim").loc["C3"]
+    split = c3(img, off())
     assert split.verdict == "supported" and "l0 5, l2 5" in split.reason, split.reason
+    alike = c3(img, off(mean[..., None]))                                           # the same harm to every class
+    assert alike.verdict == "undecided", alike.reason
+    old = claims(results(img.mean(-1), images=img), 100).set_index("claim").loc["C3"]  # no off-target images
+    assert old.verdict == "undecided" and "harm to every class cannot be ruled out" in old.reason, old.reason
     mean = np.zeros(shape); mean[0, 1, :, 3, 3] = 5                                  # every class peaks in l1
     img = mean[..., None] + rng.normal(0, .5, shape + (20,))
-    one = claims(results(img.mean(-1), images=img), 100).set_index("claim").loc["C3"]
+    one = c3(img, off())
     assert one.verdict == "contradicted" and "l1 10" in one.reason, one.reason
-    noise = claims(results(img.mean(-1) * 0, images=img - mean[..., None]), 100).set_index("claim").loc["C3"]
+    noise = c3(img - mean[..., None], off())
     assert noise.verdict == "undecided", noise          # no peaks at all: neither varying nor one layer
 
 def test_class_bootstrap_table_and_speed():
@@ -185,4 +194,4 @@ def test_scenarios_quick(base):
     t = scenario_table(base, n=60)
     print(t[["claim", "scenario", "verdict", "rate", "low", "high", "target"]].to_string(index=False))
     assert t.reached.all(), t[~t.reached]
-    assert len(t) == 3 * len(CLAIMS) + 2
+    assert len(t) == 3 * len(CLAIMS) + 3
