@@ -174,6 +174,8 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
         for l in layers: d_tgt[l].append(d[l][:, :len(tgt)]); d_off[l].append(d[l][:, len(tgt):])
         tgts.append(on[tgt])
     tgt = np.concatenate(tgts); order = np.argsort(tgt); t = tgt[order]      # target images in the study's order
+    half = lambda sizes: np.concatenate([np.full(n, h) for h, n in enumerate(sizes)])  # each image's cross-fit half
+    split = ((half(map(len, tgts))[order], half(d.shape[1] for d in d_off[layers[0]])) if m.crossfit else None)
     nulls, sizes = {}, {}
     for l in layers:
         sizes[l] = sorted({len(u) for u in cells[l]})
@@ -184,7 +186,7 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
     for l in layers:
         null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)
         out[l] = _unit(s, whole[l], cells[l], np.stack(probes[l]), np.concatenate(d_tgt[l], 1)[:, order],
-                       np.concatenate(d_off[l], 1), null, sizes[l], means[l][:, pos])
+                       np.concatenate(d_off[l], 1), null, sizes[l], means[l][:, pos], split)
     return out
 
 def analyse_cell_grid(study:Study, # the study's settings
@@ -236,7 +238,7 @@ def null_groups(seed:int, # the study's seed
 
 # %% ../nbs/81_cells.ipynb
 def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarray, d_off:np.ndarray,
-          d_null:np.ndarray, sizes:list, class_mean:np.ndarray)->xr.Dataset:
+          d_null:np.ndarray, sizes:list, class_mean:np.ndarray, split:tuple|None=None)->xr.Dataset:
     "One unit's Dataset: the cells' variables, per-image and null deficits, and the grid `g`."
     shape, n_tgt, n_neg, m = (s.rows, s.cols), d_tgt.shape[1], d_off.shape[1], s.method
     probe = np.mean(probes, 0)                      # `probes` (parts, rows, cols): one part, or each half if cross-fitted
@@ -272,6 +274,11 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarra
                                       {"units": "ranks", "description": "rank after ablating the cell - rank before "
                                        "(signed), per image of the comparison classes the off-target deficit is "
                                        "measured on (offsample: its position among them)"})
+    if split is not None:                          # cross-fitted: the half of each image, whose grid came from the other
+        for k, h, d in (("image_half", split[0], "sample"), ("offtarget_image_half", split[1], "offsample")):
+            out[k] = (("sel_bin", "mag_bin", d), np.broadcast_to(h.astype(float), shape + h.shape).copy(),
+                      {"units": "1", "description": f"the cross-fit half (0 or 1) of each {d}: its deficits come from "
+                       "the cells made from the other half's images, the same for every cell"})
     if m.crossfit:
         out["probe_half"] = (("sel_bin", "mag_bin", "half"), np.moveaxis(probes, 0, -1),
                              {"units": "1", "description": "probe_accuracy measured on each half of the images alone "

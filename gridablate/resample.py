@@ -49,6 +49,7 @@ def class_arrays(results:xr.Dataset, # from `run_study`
     return dict(layers=layers, classes=[str(c) for c in r["class"].values], probe=v("probe_accuracy"),
                 deficit=v("rank_deficit"), offtarget=v("offtarget_deficit"), images=v("image_deficit"),
                 offtarget_images=v("offtarget_image_deficit"), null=v("null_deficit"), probe_half=v("probe_half"),
+                image_half=v("image_half"), offtarget_half=v("offtarget_image_half"),
                 preset=str(results.attrs.get("preset", "")),
                 crossfit=json.loads(results.attrs.get("method", "{}")).get("crossfit"))
 

@@ -60,11 +60,14 @@ def c2_statistics(a:dict, # from `class_arrays`
     return out
 
 # %% ../nbs/87b_verdicts.ipynb
-def _halves(x:np.ndarray)->tuple:
-    "Means over the even- and the odd-numbered samples (last axis), NaN padding left out."
+def _halves(x:np.ndarray, # (..., samples) per-image deficits, NaN padding
+            half:np.ndarray|None=None, # the same shape: each image's cross-fit half (None: even and odd samples)
+           )->tuple:
+    "Means over each half's samples (last axis), NaN padding left out: the cross-fit halves where recorded."
+    if half is None: half = np.broadcast_to(np.arange(x.shape[-1]) % 2, x.shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return tuple(np.nanmean(x[..., h::2], -1) for h in (0, 1))
+        return tuple(np.nanmean(np.where(half == h, x, np.nan), -1) for h in (0, 1))
 
 def _peak_gain(pick:np.ndarray, meas:np.ndarray)->tuple:
     "Per class: its peak layer's gain over the modal one (chosen on `pick`, measured on `meas`) over its peak; its peak."
@@ -82,9 +85,9 @@ def c3_statistics(a:dict, # from `class_arrays` (needs `images`; with `offtarget
                  )->dict:
     "C3's statistics: a class's own peak layer's gain over the modal layer (share of its peak), and its peak deficit."
     L, C, R, K, S = a["images"].shape
-    halves = _halves(a["images"])
+    halves = _halves(a["images"], a.get("image_half"))
     if a["offtarget_images"] is not None:                  # selective: target − off-target, half by half
-        halves = tuple(t - o for t, o in zip(halves, _halves(a["offtarget_images"])))
+        halves = tuple(t - o for t, o in zip(halves, _halves(a["offtarget_images"], a.get("offtarget_half"))))
     A, B = (h.reshape(L, C, R * K) for h in halves)
     (g1, p1), (g2, p2) = _peak_gain(A, B), _peak_gain(B, A)
     return {"peak gain": class_mean((g1 + g2) / 2, W), "peak deficit": class_mean((p1 + p2) / 2, W)}
@@ -112,7 +115,7 @@ def c4_statistics(a:dict, # from `class_arrays`
     out = {"within-grid rho": class_mean(_over_layers(_grid_rho(p, d)), W)}
     ok = np.isfinite(p) & np.isfinite(d)
     out["pooled rho"] = (float(_grid_rho(p[ok][None], d[ok][None])[0]) if ok.sum() > 2 else np.nan, None)
-    halves = {"deficit": _halves(a["images"]) if a["images"] is not None else None,
+    halves = {"deficit": _halves(a["images"], a.get("image_half")) if a["images"] is not None else None,
               "probe": np.moveaxis(a["probe_half"], -1, 0) if a["probe_half"] is not None else None}
     for k, h in halves.items():
         if h is None: continue
