@@ -168,8 +168,9 @@ def figure2(results:xr.Dataset, # from `run_study`
 # %% ../nbs/85_figures.ipynb
 def figure3(results:xr.Dataset, # from `run_study`
             size:int=110, # side of one grid, in pixels
-           )->alt.HConcatChart:
-    "Per-network mean grids of probe accuracy and rank deficit, side by side."
+           )->alt.VConcatChart:
+    "Per-network mean grids: probe accuracy above rank deficit, the networks in the study's order."
+    order = [str(n) for n in results.network.values]
     def panel(measure):
         m = results[measure].mean(("layer", "class")).to_dataframe(name=measure).reset_index()
         return alt.Chart(m).mark_rect().encode(
@@ -177,8 +178,9 @@ def figure3(results:xr.Dataset, # from `run_study`
             y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
             color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
             tooltip=["network", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")]
-        ).properties(width=size, height=size).facet(column=alt.Column("network:N", title=MEASURES[measure]))
-    return alt.hconcat(panel("probe_accuracy"), panel("rank_deficit")).resolve_scale(color="independent")
+        ).properties(width=size, height=size).facet(
+            column=alt.Column("network:N", sort=order, title=MEASURES[measure]))
+    return alt.vconcat(panel("probe_accuracy"), panel("rank_deficit")).resolve_scale(color="independent")
 
 # %% ../nbs/85_figures.ipynb
 def linked_view(results:xr.Dataset, # from `run_study`

@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings, numpy as np, pandas as pd, xarray as xr
 from scipy import stats as sps
 from .errors import GridablateError
-from .resample import class_arrays
+from .resample import class_arrays, network_layers
 
 # %% auto 0
 __all__ = ['top_cells', 'cell_table', 'interaction_regression', 'top_cell_shares', 'regression_coefficients',
@@ -261,11 +261,6 @@ def min_draws(n_tests:int, # tests corrected together (the family)
     return max(1, int(np.ceil(n_tests / q - 1 - 1e-9)))
 
 # %% ../nbs/87_stats.ipynb
-def _layers(results:xr.Dataset, n)->list:
-    "The layers network `n` has (all layers if the results do not say)."
-    if "layer_units" not in results.coords: return list(results.layer.values)
-    return [l for l in results.layer.values if int(results.layer_units.sel(network=n, layer=l)) > 0]
-
 def null_test(results:xr.Dataset, # from `run_study` with `n_null` > 0
               family:str="network", # correct over each 'network' (its layers × classes × cells) or each 'layer'
               cells:list|None=None, # (sel_bin, mag_bin) pairs to test (default: all); -1: the last bin
@@ -280,7 +275,7 @@ def null_test(results:xr.Dataset, # from `run_study` with `n_null` > 0
     cells = [(i, j) for i in range(R) for j in range(K)] if cells is None else [(i % R, j % K) for i, j in cells]
     rows, fams = [], []
     for n in results.network.values:
-        r = results.sel(network=n, layer=_layers(results, n))
+        r = results.sel(network=n, layer=network_layers(results, n))
         obs = r.rank_deficit.transpose("layer", "class", "sel_bin", "mag_bin").values
         p = null_pvalues(r.null_deficit.transpose("layer", "class", "sel_bin", "mag_bin", "draw").values, obs)
         draws = np.isfinite(r.null_deficit.transpose("layer", "class", "sel_bin", "mag_bin", "draw").values).sum(-1)
@@ -323,7 +318,7 @@ def claim_cell_null(results:xr.Dataset, # from `run_study` with `n_null` > 0
     i, j = cell[0] % results.sizes["sel_bin"], cell[1] % results.sizes["mag_bin"]
     rows = []
     for n in results.network.values:
-        r = results.sel(network=n, layer=_layers(results, n), sel_bin=i, mag_bin=j)
+        r = results.sel(network=n, layer=network_layers(results, n), sel_bin=i, mag_bin=j)
         obs = r.rank_deficit.transpose("layer", "class").values
         null = r.null_deficit.transpose("layer", "class", "draw").values
         shift = (np.arange(null.shape[-1])[None, :] + np.arange(null.shape[1])[:, None]) % null.shape[-1]
