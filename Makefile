@@ -34,7 +34,7 @@ nbtest: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -rs tests
 
 readme: $(STAMP)
 	$(BIN)/python tools/readme.py

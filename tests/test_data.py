@@ -49,8 +49,6 @@ def test_paper_classes_are_the_authors():
     assert PAPER_CLASSES_8 == PAPER_CLASSES_50[:8] == (780, 109, 13, 113, 147, 250, 545, 453)
     assert set(PAPER_NAMED) == {13, 109, 453} and set(PAPER_NAMED) <= set(PAPER_CLASSES_8)
     assert [IMAGENET_CLASSES[i] for i in PAPER_NAMED] == ['junco', 'brain coral', 'bookcase']
-    import gridablate.data as data
-    assert not hasattr(data, 'paper_classes') and not hasattr(data, 'PAPER_SEED')   # no random draw left
 
 
 # ---- a class-per-folder tree --------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 console error, no failed or external request, every chart drawn, and at least the charts and images listed in
 `EXPECTED`. Screenshots go to _docs/_screenshots/. A cell that fails while the notebooks are processed fails the
 build."""
-import json, shutil, subprocess, sys
+import html.parser, json, shutil, subprocess, sys, urllib.parse
 from pathlib import Path
 import pytest
 
@@ -32,15 +32,19 @@ EXPECTED = {
 VERDICT_PAGES = ["index.ipynb", "85_figures.ipynb", "results/default.ipynb"]
 
 @pytest.fixture(scope="module")
-def report():
-    "Build _docs/ once as `make docs` does, and open every page (a failed cell fails its page's test, not all)."
+def built():
+    "Build _docs/ once as `make docs` does (a failed cell fails its page's test, not all): {notebook: manifest entry}."
+    manifest = site.build(ROOT / "_docs", strict=False)
+    return {m["source"]: m for m in manifest}
+
+@pytest.fixture(scope="module")
+def report(built):
+    "The built site, and every page of it opened in the browser."
     pytest.importorskip("selenium", reason="selenium is a dev requirement: pip install -e '.[dev]'")
     out = ROOT / "_docs"
-    manifest = site.build(out, strict=False)
-    by_source = {m["source"]: m for m in manifest}
     shots = out / "_screenshots"
     shutil.rmtree(shots, ignore_errors=True)
-    return by_source, check.check_site(out, shots)
+    return built, check.check_site(out, shots)
 
 @needs_browser
 @pytest.mark.parametrize("source", PAGES)
@@ -111,12 +115,60 @@ def test_verdict_chart_fits(verdict_charts, source):
         assert 0 < c["width"] <= 760 and c["right"] <= c["main_right"] and not c["overflow"], c
         assert c["page_fits"], f"nbs/{source}: the page is wider than a 1300-px window"
 
-def test_vendored_scripts_only():
-    "Pages load scripts from the site itself, never from a CDN."
-    for f in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js"):
-        assert (ROOT / "tools" / "site_assets" / f).stat().st_size > 10_000
+class _Refs(html.parser.HTMLParser):
+    "The `src` of every <script> and the `href` of every <link> of a page."
+    def __init__(self):
+        super().__init__(); self.refs = []
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and "src" in a: self.refs.append(("script", a["src"]))
+        if tag == "link" and "href" in a: self.refs.append(("link", a["href"]))
+
+def asset_problems(page:str, # the page's path in the site, e.g. 'results/default.html'
+                   text:str, # its HTML
+                   site_dir:Path, # the built site
+                  )->tuple[list, list]:
+    """The scripts and stylesheets `text` loads, as files of the site, and what is wrong with them: a reference with a
+    scheme or a host (http://, https://, //cdn...), a path from the root, or a file that is not in the site."""
+    p = _Refs(); p.feed(text)
+    files, problems = [], []
+    for tag, ref in p.refs:
+        if ref.startswith("data:"): continue                                   # inline: loads nothing
+        u = urllib.parse.urlsplit(ref)
+        if u.scheme or u.netloc or ref.startswith("/"):
+            problems.append(f"{page}: <{tag}> loads {ref}, not a file of the site"); continue
+        f = (site_dir / page).parent / urllib.parse.unquote(u.path)
+        if site_dir.resolve() not in f.resolve().parents or not f.is_file():
+            problems.append(f"{page}: <{tag}> loads {ref}, which is not in the site")
+        else: files.append(f.resolve())
+    return files, problems
+
+def test_the_asset_check_catches_cdns_and_missing_files(tmp_path):
+    "A script or stylesheet from a CDN, from another host, by an absolute path or missing is reported; local ones not."
+    (tmp_path / "_assets").mkdir(); (tmp_path / "_assets" / "a.js").write_text("1"); (tmp_path / "sub").mkdir()
+    good = ('<link rel="icon" href="data:,"><link rel="stylesheet" href="../_assets/a.js">'
+            '<script src="../_assets/a.js"></script>')
+    assert asset_problems("sub/p.html", good, tmp_path) == ([(tmp_path / "_assets" / "a.js").resolve()] * 2, [])
+    for bad in ('<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>', '<script src="http://x.org/v.js">',
+                '<link rel="stylesheet" href="//fonts.googleapis.com/css">', '<script src="/_assets/a.js"></script>',
+                '<script src="../_assets/b.js"></script>', '<link href="../../outside.css" rel="stylesheet">'):
+        assert len(asset_problems("sub/p.html", good + bad, tmp_path)[1]) == 1, bad
+
+def test_vendored_scripts_only(built):
+    """Pages load scripts from the site itself, never from a CDN: every <script src> and <link href> of every built
+    page is a file of the site, and a page with charts loads the vendored Vega scripts, shipped with their licences."""
+    out, loaded, problems = ROOT / "_docs", {}, []
+    for m in built.values():
+        files, bad = asset_problems(m["page"], (out / m["page"]).read_text(), out)
+        loaded[m["page"]] = {f.name for f in files}; problems += bad
+    assert not problems, "\n".join(problems)
+    for m in built.values():
+        names = loaded[m["page"]]
+        assert "site.js" in names and (not m["charts"] or set(site.VENDORED) <= names), (m["page"], names)
+    assert len(built) == len(PAGES) and any(m["charts"] for m in built.values())
+    for f in site.VENDORED: assert (out / "_assets" / f).stat().st_size > 10_000
     for f in ("LICENSE-vega", "LICENSE-vega-lite", "LICENSE-vega-embed"):
-        assert (ROOT / "tools" / "site_assets" / f).exists()
+        assert (ROOT / "tools" / "site_assets" / f).exists() and (out / "_assets" / f).exists()
 
 # ---------------------------------------------------------------- the checker itself must catch failures
 def _nb(title, cells):
