@@ -2,7 +2,8 @@
 import dataclasses, re
 from pathlib import Path
 import pytest
-from gridablate.record import Study, PRESETS
+from gridablate.method import PRESETS
+from gridablate.record import Study
 
 METHOD = Path(__file__).resolve().parents[2] / "shared" / "METHOD.md"
 
