@@ -39,6 +39,7 @@ from gridablate.zoo import TINY_NETS
 from gridablate.sources import study_tensors
 from gridablate.activations import record
 from gridablate.probe import contrast_images, probe_cells, probe_accuracy
+from gridablate.method import Method
 from gridablate.ablation import (rank_deficits, rank_deficits_layers, cut_at, layer_units, true_class_rank, logits_of,
                                  memory_limit, _pass_bytes)
 
@@ -167,14 +168,13 @@ def probe_sweep(acts, labels, classes, reference, study=None):
     t0, out = time.perf_counter(), []
     for l in acts.layer.values:
         a = acts.activation.sel(layer=l).values[:, :int(acts.n_units.sel(layer=l))]
-        sb, mb = np.zeros(a.shape[1], int), np.zeros(a.shape[1], int)
-        for k, u in enumerate(grids(a.shape[1])): sb[u], mb[u] = k // 4, k % 4
+        cells = [np.sort(u) for u in grids(a.shape[1])]                   # cell k: row k // 4, column k % 4
         for c in classes:
             others = [o for o in study if o != c]
-            if not reference: out.append(probe_cells(a, labels, c, others, sb, mb)); continue
+            if not reference: out.append(probe_cells(a, labels, c, others, cells, Method.of(probe_units=None))); continue
             pos, neg = contrast_images(labels, c, others, 0)
             idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
-            out.append(np.array([[probe_accuracy(a[np.ix_(idx, np.flatnonzero((sb == r) & (mb == k)))], y) for k in range(4)] for r in range(4)]))
+            out.append(np.array([[probe_accuracy(a[np.ix_(idx, cells[4 * r + k])], y) for k in range(4)] for r in range(4)]))
     return time.perf_counter() - t0, np.array(out)
 
 peak = matmul_rate()

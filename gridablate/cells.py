@@ -217,14 +217,8 @@ def _groups(g:xr.Dataset, s:Study)->list:
 
 def _probe(s:Study, acts:np.ndarray, labels:np.ndarray, target:int, others:list, groups:list, seed:int)->np.ndarray:
     "Every cell's probe score on the images given (all of them used): the study's probe."
-    m = s.method
-    sb, mb = np.zeros(acts.shape[1], int), np.zeros(acts.shape[1], int)
-    for k, u in enumerate(groups): sb[u], mb[u] = divmod(k, s.cols)
-    if m.probe == "paper":
-        return paper_probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, m.probe_subsets, m.probe_units,
-                                 seed)
-    return probe_cells(acts, labels, target, others, sb, mb, s.rows, s.cols, s.folds, seed, max_units=m.probe_units,
-                       n_subsets=m.probe_subsets)
+    probe = paper_probe_cells if s.method.probe == "paper" else probe_cells
+    return probe(acts, labels, target, others, groups, s.method, seed)
 
 def null_groups(seed:int, # the study's seed
                 network:str, layer:str, # where the groups are drawn

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses, json, numpy as np, pandas as pd, xarray as xr
 from pathlib import Path
 from .errors import GridablateError
-from .record import Study, PRESETS
+from .method import PRESETS
+from .record import Study
 from .stats import spearman
 from .verdicts import claims
 

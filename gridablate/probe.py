@@ -10,6 +10,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from .errors import GridablateError
+from .method import Method
 
 # %% auto 0
 __all__ = ['contrast_images', 'probe_accuracy', 'probe_cells', 'clipped_log_loss', 'paper_probe_score', 'paper_probe_cells']
@@ -67,28 +68,35 @@ def _fit_logistic(X, y, train, C:float=1.0, iters:int=50, tol:float=1e-10):
         if step.abs().max() < tol: break
     return w
 
+def _cell_units(groups:list, m:Method)->list:
+    "Every cell's unit indices, checked: one group per cell of the method's `rows` x `cols` grid, row by row."
+    if len(groups) != m.rows * m.cols:
+        raise GridablateError(f"{len(groups)} unit groups for a {m.rows}x{m.cols} grid: give one group of unit indices "
+                              f"per cell, {m.rows * m.cols} in all, row by row (cell (r, c) is group r * cols + c)")
+    return [np.asarray(u, int) for u in groups]
+
 def probe_cells(acts:np.ndarray, # (images, units) activations of one layer
                 labels:np.ndarray, # (images,) labels
                 target:int, # the target class's label
                 others, # labels of the comparison classes
-                sel_bin:np.ndarray, # (units,) selectivity strip of each unit
-                mag_bin:np.ndarray, # (units,) magnitude cell of each unit
-                rows:int=4, cols:int=4, # grid shape
-                folds:int=5, # cross-validation folds
+                groups:list, # unit indices of every cell, `rows * cols` of them in row-major order
+                method:Method|None=None, # grid, folds, probe_units and probe_subsets (None: `Method.of('gridablate')`)
                 seed:int=0, # seeds the comparison images, the folds and the unit subsets
-                max_units:int|None=None, # cells with more units are probed on random subsets of this many
-                n_subsets:int=50, # random subsets per cell of more than `max_units` units
                )->np.ndarray:
-    "Held-out probe accuracy of every cell, (rows, cols): cells above `max_units` units on random subsets of them."
+    "Held-out probe accuracy of every cell, (rows, cols): cells above `probe_units` units on random subsets of them."
     import torch
+    method = Method.of("gridablate") if method is None else method
+    rows, cols, folds = method.rows, method.cols, method.folds
+    max_units, n_subsets = method.probe_units, method.probe_subsets
+    cells = _cell_units(groups, method)
     pos, neg = contrast_images(labels, target, others, seed)
     if len(pos) < folds:
         raise GridablateError(f"{folds}-fold probes need at least {folds} images of the target class: use more images "
                               "per class")
     if max_units is not None and (max_units < 1 or n_subsets < 1):
-        raise GridablateError(f"max_units and n_subsets must be at least 1, got {max_units} and {n_subsets}")
+        raise GridablateError(f"probe_units and probe_subsets must be at least 1 (or probe_units None: every unit), "
+                              f"got {max_units} and {n_subsets}")
     idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-    cells = [np.flatnonzero((sel_bin == r) & (mag_bin == c)) for r in range(rows) for c in range(cols)]
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros((len(idx), 1)), y))
     train = np.zeros((folds, len(idx)))
     for f, (tr, _) in enumerate(splits): train[f, tr] = 1
@@ -258,23 +266,24 @@ def paper_probe_cells(acts:np.ndarray, # (images, units) activations of one laye
                       labels:np.ndarray, # (images,) labels
                       target:int, # the target class's label
                       others, # labels of the comparison classes (the paper: 10 drawn at random)
-                      sel_bin:np.ndarray, # (units,) selectivity strip of each unit
-                      mag_bin:np.ndarray, # (units,) magnitude cell of each unit
-                      rows:int=4, cols:int=4, # grid shape
-                      n_subsets:int=200, # random unit subsets per cell of more than `max_units` units
-                      max_units:int=100, # units per subset
+                      groups:list, # unit indices of every cell, `rows * cols` of them in row-major order
+                      method:Method|None=None, # grid, probe_units and probe_subsets (None: `Method.of('paper')`)
                       seed:int=0, # seeds the subsets
                       eps:float=1e-15, # log-loss clipping (1e-15: the paper's scikit-learn)
                       penalize_intercept:bool=True, # True: the paper's liblinear fit; False: today's lbfgs default
                      )->np.ndarray:
     "The paper's probe score of every cell, (rows, cols): exp(-mean in-sample log-loss of hard predictions)."
     import torch
+    method = Method.of("paper") if method is None else method
+    rows, cols, max_units, n_subsets = method.rows, method.cols, method.probe_units, method.probe_subsets
+    cells = _cell_units(groups, method)
     labels = np.asarray(labels)
     pos, neg = np.flatnonzero(labels == target), np.flatnonzero(np.isin(labels, list(others)) & (labels != target))
     if len(pos) == 0: raise GridablateError(f"no images of class {target}: check the class list and the image source")
     if len(neg) == 0: raise GridablateError(f"no images of the comparison classes {list(others)}: check the class list")
-    if max_units < 1 or n_subsets < 1:
-        raise GridablateError(f"max_units and n_subsets must be at least 1, got {max_units} and {n_subsets}")
+    if max_units is not None and (max_units < 1 or n_subsets < 1):
+        raise GridablateError(f"probe_units and probe_subsets must be at least 1 (or probe_units None: every unit), "
+                              f"got {max_units} and {n_subsets}")
     idx, y = np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))]
     n, m = len(idx), len(pos)
     cost = np.array([[clipped_log_loss([c], [p], eps) for p in (0, 1)] for c in (0, 1)])   # cost[label, prediction]
@@ -282,20 +291,19 @@ def paper_probe_cells(acts:np.ndarray, # (images, units) activations of one laye
         hit = (Z > 0).numpy()
         return (cost[1, 1] * hit[:, :m].sum(1) + cost[1, 0] * (m - hit[:, :m].sum(1))
                 + cost[0, 1] * hit[:, m:].sum(1) + cost[0, 0] * (n - m - hit[:, m:].sum(1))) / n
-    cells = [np.flatnonzero((sel_bin == r) & (mag_bin == c)) for r in range(rows) for c in range(cols)]
     for k, u in enumerate(cells):
         if len(u) == 0: raise GridablateError(f"cell {divmod(k, cols)} has no units: probe a full grid")
     loss = np.empty(len(cells))
-    small = [k for k, u in enumerate(cells) if len(u) <= max_units]
+    large = [k for k, u in enumerate(cells) if max_units is not None and len(u) > max_units]
+    small = [k for k in range(len(cells)) if k not in large]
     if small:                                  # every subset of a small cell is the whole cell: one fit each, together
         width = max(len(cells[k]) for k in small)
         X = torch.zeros(len(small), width + 1, n, dtype=torch.float64)
         X[:, width] = 1
         for j, k in enumerate(small): X[j, :len(cells[k])] = torch.from_numpy(acts[np.ix_(idx, cells[k])].T)
         loss[small] = mean_loss(_newton_logistic(X, y, penalize_intercept=penalize_intercept, signs=True)[1])
-    chunk = max(1, _CHUNK_BYTES // (8 * (max_units + 1) * n))
-    for k, u in enumerate(cells):
-        if len(u) <= max_units: continue
+    for k in large:
+        u, chunk = cells[k], max(1, _CHUNK_BYTES // (8 * (max_units + 1) * n))
         # the cell's units by image, and a row of ones that every subset takes as its intercept's feature
         Ft = torch.ones(len(u) + 1, n, dtype=torch.float64)
         Ft[:-1] = torch.from_numpy(acts[np.ix_(idx, u)].T)

@@ -8,34 +8,12 @@ import dataclasses, json
 from pathlib import Path
 import xarray as xr
 from .errors import GridablateError
+from .method import Method, PRESETS, OPTIONS
 from .networks import NETWORKS, TINY_NAMES, Network, _is_network
 from .sources import check_source, LABELS
 
 # %% auto 0
-__all__ = ['PRESETS', 'OPTIONS', 'CONTROLS', 'Method', 'Study', 'control_study', 'stored_study']
-
-# %% ../nbs/80_record.ipynb
-@dataclasses.dataclass(frozen=True)
-class Method:
-    "The method's choices of a study, resolved from its preset and the options given."
-    unit:str # 'channel' or 'neuron'
-    n_others:int|str # comparison classes per target: a number drawn at random, or 'all'
-    rank:str # 'tie_aware' or 'paper'
-    deficit:str # 'signed' or 'clipped'
-    probe:str # 'heldout' or 'paper'
-    probe_units:int # most units one probe is fitted on
-    probe_subsets:int # random subsets a larger cell is probed on
-    crossfit:bool # grid and measurements on different halves of the images
-    @property
-    def others(self)->int|None: return None if self.n_others == "all" else self.n_others   # as `other_classes` takes it
-
-PRESETS = {
-    "gridablate": dict(unit="channel", n_others="all", rank="tie_aware", deficit="signed", probe="heldout",
-                       probe_units=256, probe_subsets=50, crossfit=True),
-    "paper": dict(unit="neuron", n_others=10, rank="paper", deficit="clipped", probe="paper",
-                  probe_units=100, probe_subsets=200, crossfit=False)}
-OPTIONS = dict(unit=("channel", "neuron"), rank=("tie_aware", "paper"), deficit=("signed", "clipped"),
-               probe=("heldout", "paper"))
+__all__ = ['CONTROLS', 'Study', 'control_study', 'stored_study']
 
 # %% ../nbs/80_record.ipynb
 def _tuple(v): return None if v is None else tuple(v) if isinstance(v, (list, tuple)) else (v,)
@@ -76,9 +54,9 @@ class Study:
 
     @property
     def method(self)->Method:
-        "The method's choices, resolved: each option as given, or else the preset's."
+        "The method's choices, resolved: each option as given, or else the preset's; the grid and folds the study's."
         return Method(**{k: v if (v := getattr(self, k)) is not None else PRESETS[self.preset][k]
-                         for k in PRESETS[self.preset]})
+                         for k in PRESETS[self.preset]}, rows=self.rows, cols=self.cols, folds=self.folds)
 
     def image_classes(self)->tuple|None:
         "The classes to take images of: as given; else, for ImageNet under the paper's preset, the paper's (50 for an "

@@ -140,7 +140,7 @@ def results_attrs(study:Study, prepared:dict)->dict:
     about = "probe accuracy and ablation rank deficit per grid cell (Hayne et al. 2022)"
     if study.labels == "shuffled": about += "; a negative control: the class labels permuted across the images"
     return {"config": study.to_json(), "gridablate_version": __version__, "preset": study.preset,
-            "method": json.dumps(dataclasses.asdict(study.method)), "labels": study.labels,
+            "method": json.dumps(study.method.choices()), "labels": study.labels,
             "source": study.record()["source"], "n_per_class": study.n_per_class, "seed": study.seed,
             "weights": json.dumps({n: net.weights_id for n, net in nets.items()}),
             "networks": json.dumps({n: {"spec": net.spec or f"object:{n}", "weights": net.weights_id,

@@ -2,7 +2,8 @@
 import dataclasses, re
 from pathlib import Path
 import pytest
-from gridablate.record import Study, Method, PRESETS
+from gridablate.method import Method, PRESETS
+from gridablate.record import Study
 
 METHOD = Path(__file__).resolve().parent / "data" / "method_presets.md"
 
@@ -40,7 +41,11 @@ def test_gridablate_preset_is_the_left_column(table):
     assert m.crossfit is True and "cross-fitting" in METHOD.read_text()
 
 def test_presets_cover_every_method_option():
-    "Each preset sets every choice of the method, each of them an option a study can override."
-    options, fields = {f.name for f in dataclasses.fields(Method)}, {f.name for f in dataclasses.fields(Study)}
-    assert set(PRESETS) == {"gridablate", "paper"} and options <= fields
+    "Each preset sets every choice of the method (the fields of `Method` without a default; the grid's shape and the "
+    "folds come from the study), each of them an option a study can override."
+    every = {f.name for f in dataclasses.fields(Method)}
+    options = {f.name for f in dataclasses.fields(Method) if f.default is dataclasses.MISSING}
+    assert set(PRESETS) == {"gridablate", "paper"} and every <= {f.name for f in dataclasses.fields(Study)}
+    assert every - options == {"rows", "cols", "folds"}
     for p in PRESETS.values(): assert set(p) == options, set(p) ^ options
+    assert set(Method.of().choices()) == options
