@@ -40,8 +40,9 @@ from gridablate.sources import study_tensors
 from gridablate.activations import record
 from gridablate.probe import contrast_images, probe_cells, probe_accuracy
 from gridablate.method import Method
-from gridablate.ablation import (rank_deficits, rank_deficits_layers, cut_at, layer_units, true_class_rank, logits_of,
-                                 memory_limit, _pass_bytes)
+from gridablate.ablation import true_class_rank, logits_of
+from gridablate.cut import cut_at
+from gridablate.engine import rank_deficits, rank_deficits_layers, layer_units, memory_limit, _pass_bytes
 
 p = argparse.ArgumentParser()
 p.add_argument("--classes", type=int, default=8)

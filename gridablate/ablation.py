@@ -4,15 +4,14 @@
 
 # %% ../nbs/70_ablation.ipynb 3
 from __future__ import annotations
-import contextlib, functools, operator, os, warnings
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torch.fx as fx
+import contextlib
+import numpy as np, torch
 from .networks import Network
 from .errors import GridablateError
 from .activations import iter_batches
 
 # %% auto 0
-__all__ = ['RANKS', 'UNITS', 'true_class_rank', 'ablate', 'CannotCut', 'Cut', 'masked', 'memory_limit', 'cut_at', 'logits_of',
-           'layer_units', 'layer_width', 'rank_deficits_layers', 'rank_deficits']
+__all__ = ['RANKS', 'UNITS', 'true_class_rank', 'check_unit', 'n_units', 'check_range', 'ablate', 'masked', 'logits_of']
 
 # %% ../nbs/70_ablation.ipynb
 RANKS = ("tie_aware", "paper")
@@ -34,19 +33,19 @@ def true_class_rank(logits:torch.Tensor, # (images, classes) network outputs
 # %% ../nbs/70_ablation.ipynb
 UNITS = ("channel", "neuron")
 
-def _check_unit(unit:str):
+def check_unit(unit:str):
     "Raise unless `unit` names a kind of unit gridablate ablates."
     if unit not in UNITS:
         raise GridablateError(f"unknown unit {unit!r}: use 'channel' (a conv layer's whole feature map; a dense "
                               "layer's neuron) or 'neuron' (every activation of the layer's output on its own)")
 
-def _n_units(shape:tuple, # a layer's output shape, without the batch
+def n_units(shape:tuple, # a layer's output shape, without the batch
              unit:str, # 'channel' or 'neuron'
             )->int:
     "How many units a layer of this output shape has."
     return int(np.prod(shape)) if unit == "neuron" else int(shape[0])
 
-def _check_range(groups:list, n:int, layer:str, unit:str):
+def check_range(groups:list, n:int, layer:str, unit:str):
     "Raise unless every unit index of `groups` numbers one of the layer's `n` units."
     bad = [int(v) for u in groups if len(u) for v in (u.min(), u.max()) if not 0 <= v < n]
     if bad: raise GridablateError(f"unit {bad[0]} is out of range for layer {layer!r} of {n} units ({unit} level): "
@@ -60,10 +59,10 @@ def ablate(net:Network, # the network
            unit:str="channel", # 'channel': whole channels; 'neuron': single activations, numbered c·H·W + h·W + w
           ):
     "Context manager: while inside, `units` of `layer` output zero."
-    _check_unit(unit)
+    check_unit(unit)
     units = torch.as_tensor(np.asarray(units, dtype=np.int64)).ravel()
     def hook(m, i, out):
-        _check_range([units], _n_units(out.shape[1:], unit), layer, unit)
+        check_range([units], n_units(out.shape[1:], unit), layer, unit)
         if unit == "neuron" and out.ndim > 2:        # a new tensor: the layer's own output is never edited in place
             return out.reshape(len(out), -1).index_fill(1, units.to(out.device), 0).view(out.shape)
         keep = torch.ones(out.shape[1], dtype=out.dtype, device=out.device)
@@ -74,226 +73,6 @@ def ablate(net:Network, # the network
     finally: h.remove()
 
 # %% ../nbs/70_ablation.ipynb
-class _Tracer(fx.Tracer):
-    "Traces through the network, noting which node holds the output of each `record`ed module; `leaves` stay whole."
-    def __init__(self, record, leaves=()):
-        super().__init__(); self.record, self.leaves, self.calls = set(record), set(leaves), {}
-    def is_leaf_module(self, m, qualname): return qualname in self.leaves or super().is_leaf_module(m, qualname)
-    def call_module(self, m, forward, args, kwargs):
-        path = self.path_of_module(m)
-        if path not in self.record: return super().call_module(m, forward, args, kwargs)
-        old = set(self.graph.nodes)
-        out = super().call_module(m, forward, args, kwargs)
-        new = isinstance(out, fx.Proxy) and out.node not in old         # not a value the module only passed on
-        self.calls.setdefault(path, []).append(out.node if new else None)
-        return out
-
-_POINTWISE = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Identity)
-_POINTWISE_FN = (torch.relu, F.relu, F.relu6, F.dropout)
-_CHANNELWISE = (*_POINTWISE, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-_CHANNELWISE_FN = (*_POINTWISE_FN, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d)
-
-def _channelwise(gm:fx.GraphModule, n:fx.Node, pointwise:bool=False)->bool:
-    "Does node `n` act on each channel (`pointwise`: each activation) alone and keep zeros zero?"
-    if n.op == "call_module": return isinstance(gm.get_submodule(n.target), _POINTWISE if pointwise else _CHANNELWISE)
-    if n.op == "call_function": return n.target in (_POINTWISE_FN if pointwise else _CHANNELWISE_FN)
-    return n.op == "call_method" and n.target in ("relu", "relu_")
-
-def _flattens(gm:fx.GraphModule, n:fx.Node)->bool:
-    "Does node `n` flatten (N,C,H,W) to (N,C·H·W)?"
-    if n.op == "call_module":
-        m = gm.get_submodule(n.target)
-        return isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) == (1, -1)
-    if n.op == "call_function" and n.target is torch.flatten: return tuple(n.args[1:]) == (1,) and not n.kwargs
-    return n.op == "call_method" and n.target == "flatten" and tuple(n.args[1:]) == (1,) and not n.kwargs
-
-def _splittable(gm:fx.GraphModule, n:fx.Node, ndim:int):
-    "The Conv2d or Linear module at `n` if its input splits by channel (ndim: of that input), else None."
-    if n.op != "call_module": return None
-    m = gm.get_submodule(n.target)
-    if isinstance(m, nn.Linear) and ndim == 2: return m
-    if isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == "zeros" and ndim == 4: return m
-    return None
-
-_INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv)
-
-def _in_place(gm:fx.GraphModule, n:fx.Node)->bool:
-    "May node `n` write into one of its inputs (ReLU(inplace=True), `x += y`, `x.relu_()`)? Errs towards yes."
-    if n.op == "call_module": return bool(getattr(gm.get_submodule(n.target), "inplace", False))
-    if n.op == "call_method": return n.target.endswith("_") and not n.target.startswith("__")
-    if n.op == "call_function":
-        return (n.target in _INPLACE_OPS or getattr(n.target, "__name__", "").endswith("_")
-                or n.kwargs.get("inplace") is True or any(a is True for a in n.args[1:]))
-    return False
-
-def _descendants(nodes)->set:
-    "Every node that depends on any of `nodes` (not counting them)."
-    seen, todo = set(), list(nodes)
-    while todo:
-        for u in todo.pop().users:
-            if u not in seen: seen.add(u); todo.append(u)
-    return seen
-
-def _subgraph(gm:fx.GraphModule, nodes:list, inputs:list, outputs:list)->fx.GraphModule:
-    """A module running `nodes` of `gm` (in order) from `inputs` to the tuple `outputs`. An output that a later step
-    may overwrite in place is returned as a copy taken when it was computed."""
-    g, env, inside, outs, copies = fx.Graph(), {}, set(nodes), set(outputs), {}
-    for n in inputs: env[n] = g.placeholder(n.name)
-    for n in nodes:
-        if n not in env: env[n] = g.node_copy(n, lambda a: env[a])
-        if n in outs and any(u in inside and _in_place(gm, u) for u in n.users):
-            copies[n] = g.call_method("clone", (env[n],))
-    g.output(tuple(copies.get(o, env[o]) for o in outputs))
-    sub = fx.GraphModule(gm, g)
-    sub.graph.eliminate_dead_code(); sub.recompile()
-    return sub
-
-class CannotCut(GridablateError): "The network cannot be split at this layer by tracing."
-
-class _Traced:
-    "The network traced once: its graph, the node holding each analysis layer's output, and every value's shape."
-    def __init__(self, net:Network, layers:list, leaves:bool=False):
-        paths = [net.layers[l] for l in layers]
-        try:
-            tracer = _Tracer(paths, paths if leaves else ())
-            self.gm = fx.GraphModule(net.module, tracer.trace(net.module))
-        except Exception as e: raise CannotCut(f"it cannot be traced ({type(e).__name__}: {str(e)[:200]})") from e
-        from torch.fx.passes.shape_prop import ShapeProp
-        try: ShapeProp(self.gm).propagate(net.normalise(torch.zeros(1, 3, net.input_size, net.input_size,
-                                                                    device=net.device)))
-        except Exception as e: raise CannotCut(f"a test pass failed ({type(e).__name__}: {str(e)[:200]})") from e
-        self.nodes, self.paths = list(self.gm.graph.nodes), dict(zip(layers, paths))
-        self.calls = {l: tracer.calls.get(p, []) for l, p in self.paths.items()}
-
-    def shape(self, n:fx.Node)->tuple|None:
-        "Shape of the value at node `n` (batch of one), None if it is not a tensor."
-        meta = n.meta.get("tensor_meta")
-        return tuple(meta.shape) if hasattr(meta, "shape") else None
-
-def _channels_last(v:torch.Tensor)->torch.Tensor:
-    "Feature maps in channels-last order: the same values, which oneDNN convolves 12–19% faster on CPU."
-    return v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
-
-# %% ../nbs/70_ablation.ipynb
-class Cut:
-    "A network split at an analysis layer: the part before runs once per image, the part after once per mask."
-    def __init__(self, net:Network, # the network
-                 layer:str, # analysis layer to cut at
-                 unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
-                 traced:_Traced|None=None, # a trace shared with cuts at other layers (None: one of its own)
-                ):
-        _check_unit(unit); net.layer(layer)
-        if traced is not None: self._split(traced, layer, unit); return
-        try: self._split(_Traced(net, [layer]), layer, unit)
-        except CannotCut: self._split(_Traced(net, [layer], leaves=True), layer, unit)   # a module traced whole only
-
-    def _split(self, traced:_Traced, layer:str, unit:str):
-        gm, nodes, shape, path = traced.gm, traced.nodes, traced.shape, traced.paths[layer]
-        inputs, out = [n for n in nodes if n.op == "placeholder"], nodes[-1]
-        calls = traced.calls[layer]
-        if len(calls) != 1: raise CannotCut(f"module {path!r} runs {len(calls)} times in one forward pass")
-        cut = calls[0]
-        if cut is None or shape(cut) is None: raise CannotCut(f"module {path!r} does not output a tensor of its own")
-        self.traced, self.layer, self.shape = traced, layer, shape(cut)[1:]
-        self.unit = unit if len(self.shape) > 1 else "channel"         # a dense layer's neurons are its channels
-        self.width, neuron = _n_units(self.shape, self.unit), self.unit == "neuron"
-        head, spatial, flat, lin = cut, 1, False, None         # walk steps that commute with the mask to a split layer
-        while len(head.users) == 1:
-            u = next(iter(head.users))
-            if not u.args or u.args[0] is not head or any(isinstance(a, fx.Node)
-                                                          for a in [*u.args[1:], *u.kwargs.values()]): break
-            if _channelwise(gm, u, pointwise=neuron): head = u; continue
-            if not flat and len(shape(head)) == 4 and _flattens(gm, u):
-                flat, spatial, head = True, 1 if neuron else int(np.prod(shape(head)[2:])), u; continue
-            m = _splittable(gm, u, len(shape(head)))
-            if m is not None: lin = u
-            break
-        self.entry, self.spatial = (lin or cut), spatial                  # spatial: columns of the split layer per unit
-        self.linear = gm.get_submodule(lin.target) if lin is not None else None
-        batchy = _descendants(inputs) | set(inputs)
-        after = _descendants([self.entry])
-        if out not in after: raise CannotCut(f"the output does not depend on layer {layer!r}")
-        extra = [n for n in nodes
-                 if n in batchy and n not in after and n is not self.entry and any(u in after for u in n.users)]
-        if any(shape(n) is None for n in extra): raise CannotCut("a value that is not a tensor crosses the cut")
-        self.n_extra, self.needs = len(extra), extra + ([lin.args[0], lin] if lin is not None else [cut])
-        self._before = [n for n in nodes if n not in after and n is not out], inputs
-        self.after = _subgraph(gm, [n for n in nodes if (n in after or n not in batchy) and n is not out],
-                               extra + [self.entry], [out.args[0]])
-        numel = lambda n: int(np.prod(shape(n))) if shape(n) else 0
-        self.sample_bytes = 4 * (sum(map(numel, after)) + sum(map(numel, extra)) + numel(self.entry))
-
-    @functools.cached_property
-    def before(self)->fx.GraphModule:
-        "The part before the cut: normalised images in, the values `needs` names out."
-        return _subgraph(self.traced.gm, *self._before, self.needs)
-
-    def _weights(self, groups:list)->list:
-        """Per group: its columns of the split layer's input, and their weights (gathered once for every image chunk);
-        at neuron level before a convolution, the channels the group touches and where in them its neurons lie."""
-        if self.linear is None: return [None] * len(groups)
-        w, out = self.linear.weight, []
-        if self.unit == "neuron" and isinstance(self.linear, nn.Conv2d):
-            hw = int(np.prod(self.shape[1:]))
-            for u in groups:
-                u = torch.as_tensor(u, dtype=torch.long, device=w.device)
-                ch, at = torch.unique(u // hw, return_inverse=True)
-                gone = torch.zeros(len(ch), hw, dtype=w.dtype, device=w.device)
-                gone[at, u % hw] = 1                                           # 1 where a neuron is ablated
-                out.append((True, ch, w[:, ch], gone.view(len(ch), *self.shape[1:])))
-            return out
-        for u in groups:
-            u = torch.as_tensor(u, dtype=torch.long, device=w.device)
-            u = (u[:, None] * self.spatial + torch.arange(self.spatial, device=w.device)).flatten()
-            if 2 * len(u) > w.shape[1]:                        # most units ablated: cheaper from the units kept
-                k = torch.ones(w.shape[1], dtype=torch.bool, device=w.device); k[u] = False
-                out.append((False, k, w[:, k], None))
-            else: out.append((True, u, w[:, u], None))
-        return out
-
-    def _entry(self, vals:tuple, groups:list, weights:list)->torch.Tensor:
-        "The value entering the part after the cut, for every group ablated (stacked group-major)."
-        if self.linear is None and self.unit == "neuron":       # each copy's own activations zeroed, in place
-            z = vals[-1]
-            C, hw = z.shape[1], int(np.prod(z.shape[2:]))
-            zs = torch.empty((len(groups) * len(z), *z.shape[1:]), dtype=z.dtype, device=z.device,
-                             memory_format=torch.channels_last if z.ndim == 4 else torch.contiguous_format)
-            copies = zs.view(len(groups), *z.shape)
-            for g in range(len(groups)): copies[g].copy_(z)
-            flat = (zs.permute(0, 2, 3, 1) if z.ndim == 4 else zs).view(len(groups), len(z), -1)   # memory order
-            for g, u in enumerate(groups):
-                if len(u) == 0: continue
-                u = torch.as_tensor(u, dtype=torch.long, device=z.device)
-                flat[g].index_fill_(1, (u % hw) * C + u // hw if z.ndim == 4 else u, 0)  # (c,h,w) sits at (h,w,c)
-            return zs
-        if self.linear is None:
-            z = vals[-1]
-            keep = torch.ones(len(groups), z.shape[1], dtype=z.dtype, device=z.device)
-            for g, u in enumerate(groups): keep[g, torch.as_tensor(u, dtype=torch.long)] = 0
-            return (z[None] * keep.view(*keep.shape, *([1] * (z.ndim - 2)))[:, None]).flatten(0, 1)
-        z, y, m = vals[-2], vals[-1], self.linear
-        conv = lambda z, w, b: (F.linear(z, w, b) if isinstance(m, nn.Linear)
-                                else F.conv2d(z, w, b, m.stride, m.padding, m.dilation))
-        out = torch.empty((len(groups) * len(y), *y.shape[1:]), dtype=y.dtype, device=y.device,
-                          memory_format=torch.channels_last if y.ndim == 4 else torch.contiguous_format)
-        for g, (minus, u, w, gone) in enumerate(weights):        # written into place: no copies to concatenate
-            part = out[g * len(y):(g + 1) * len(y)]
-            zu = _channels_last(z[:, u] if gone is None else z[:, u] * gone)   # indexing drops channels-last
-            if not minus: part.copy_(conv(zu, w, m.bias))
-            elif len(u): torch.sub(y, conv(zu, w, None), out=part)
-            else: part.copy_(y)
-        return out
-
-    def logits(self, vals:tuple, # what `before` returned for a batch of images
-               groups:list, # unit-index arrays, one ablation each
-               weights:list|None=None, # `_weights(groups)`, where several image chunks share the groups
-              )->torch.Tensor:
-        "Logits (groups × images, classes), group-major, with each group of units ablated."
-        extra = [v.repeat(len(groups), *([1] * (v.ndim - 1))) for v in vals[:self.n_extra]]
-        entry = self._entry(vals, groups, weights if weights is not None else self._weights(groups))
-        return self.after(*map(_channels_last, extra), _channels_last(entry))[0]
-
-# %% ../nbs/70_ablation.ipynb
 @contextlib.contextmanager
 def masked(net:Network, # the network
            layer:str, # analysis layer
@@ -302,9 +81,9 @@ def masked(net:Network, # the network
            unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
           ):
     "Context manager: at `layer`, copy `g` of the batch gets `keep[g]` applied (copies stacked mask-major)."
-    _check_unit(unit)
+    check_unit(unit)
     def hook(m, i, out):
-        n = _n_units(out.shape[1:], unit)
+        n = n_units(out.shape[1:], unit)
         if n != keep.shape[1]:
             raise GridablateError(f"layer {layer!r} has {n} units ({unit} level), the masks {keep.shape[1]}")
         if expand: out = out.repeat(len(keep), *([1] * (out.ndim - 1)))
@@ -316,45 +95,7 @@ def masked(net:Network, # the network
     try: yield
     finally: h.remove()
 
-_no_stacking = set()                                    # (network, layer) pairs that need the input repeated
-
-def _masked_logits(net:Network, layer:str, keep:torch.Tensor, x:torch.Tensor, unit:str="channel")->torch.Tensor:
-    "Logits (masks × images, classes) of `x` with each row of `keep` applied at `layer`; prefix run once if possible."
-    if (net.name, layer) not in _no_stacking:
-        try:
-            with masked(net, layer, keep, unit=unit): return net(x)
-        except RuntimeError as e:
-            if "size" not in str(e) and "shape" not in str(e): raise
-            warnings.warn(f"{net.name}: a tensor crosses layer {layer!r} besides its output (a skip connection?); "
-                          "ablating it with full passes instead of stacking at the layer (correct, slower)")
-            _no_stacking.add((net.name, layer))
-    with masked(net, layer, keep, expand=False, unit=unit): return net(x.repeat(len(keep), 1, 1, 1))
-
 # %% ../nbs/70_ablation.ipynb
-def memory_limit()->int:
-    "Default memory budget for stacked ablation batches: a quarter of this machine's RAM, in bytes."
-    try: return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (ValueError, OSError, AttributeError): return 4 << 30
-
-def cut_at(net:Network, # the network
-           layer:str, # analysis layer
-           unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
-          )->Cut|None:
-    "The network split at `layer` (kept for reuse), or None, said once, where it cannot be split."
-    _check_unit(unit)
-    cuts, other = net.__dict__.setdefault("_cuts", {}), UNITS[unit == "channel"]
-    if (layer, unit) not in cuts:
-        known = cuts.get((layer, other), False)
-        if known is None: cuts[layer, unit] = None                            # cannot be split, and said so
-        elif known and len(known.shape) == 1: cuts[layer, unit] = known       # a dense layer: neurons are channels
-        else:
-            try: cuts[layer, unit] = Cut(net, layer, unit)
-            except CannotCut as e:
-                warnings.warn(f"{net.name} cannot be split at layer {layer!r}: {e}. Ablating with a hook at the "
-                              "layer instead (same results, slower).")
-                cuts[layer, unit] = None
-    return cuts[layer, unit]
-
 @torch.no_grad()
 def logits_of(net:Network, # the network
               images, # a Dataset, or a tensor (N,3,H,W) of [0,1] images
@@ -365,152 +106,3 @@ def logits_of(net:Network, # the network
         return torch.cat([net(images[k:k + batch_size].to(net.device)).cpu()
                           for k in range(0, len(images), batch_size)])
     return torch.cat([net(x.to(net.device)).cpu() for x, _ in iter_batches(images, batch_size)])
-
-def _chunks(n_images:int, n_groups:int, per_pass:int)->tuple:
-    "Images and groups per stacked pass, with images × groups <= per_pass."
-    n_img = max(1, min(n_images, per_pass // max(1, n_groups)))
-    return n_img, max(1, min(n_groups, per_pass // n_img))
-
-def _layer_shape(net:Network, layer:str, x:torch.Tensor|None=None)->tuple:
-    "Output shape of `layer` without the batch, from one forward pass on `x` (default: a blank image)."
-    x = torch.zeros(1, 3, net.input_size, net.input_size) if x is None else x[:1]
-    seen = []
-    h = net.layer(layer).register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[1:])))
-    try:
-        with torch.no_grad(): net(x.to(net.device))
-    finally: h.remove()
-    return seen[0]
-
-def layer_units(net:Network, # the network
-                layer:str, # analysis layer
-                unit:str="channel", # 'channel' or 'neuron' (see `ablate`)
-                x:torch.Tensor|None=None, # images of the size studied, for the forward pass where tracing fails
-               )->int:
-    "Number of units of `layer`: its channels (a dense layer's neurons), or with unit='neuron' its C·H·W activations."
-    _check_unit(unit)
-    cut = cut_at(net, layer, unit)
-    return cut.width if cut is not None else _n_units(_layer_shape(net, layer, x), unit)
-
-def layer_width(net:Network, layer:str, x:torch.Tensor)->int:
-    "Number of channels of `layer` (from one forward pass on `x`)."
-    return _n_units(_layer_shape(net, layer, x), "channel")
-
-def _pass_bytes(net:Network, x:torch.Tensor)->int:
-    "Bytes one image takes in a full forward pass (every module's output, and the input); kept per image size."
-    cache = net.__dict__.setdefault("_pass_bytes", {})
-    if tuple(x.shape[1:]) not in cache:
-        total = [4 * x[:1].numel()]
-        def count(m, i, o):
-            if isinstance(o, torch.Tensor): total[0] += o[:1].numel() * o.element_size()
-        hooks = [m.register_forward_hook(count) for m in net.module.modules() if next(m.children(), None) is None]
-        try:
-            with torch.no_grad(): net(x[:1].to(net.device))
-        finally:
-            for h in hooks: h.remove()
-        cache[tuple(x.shape[1:])] = total[0]
-    return cache[tuple(x.shape[1:])]
-
-# %% ../nbs/70_ablation.ipynb
-def _plan(net:Network, layers:list, unit:str)->tuple:
-    """The cuts at `layers` (kept for reuse): (prefix, {layer: Cut or None}, {layer: positions of its values among the
-    prefix's outputs}). Cuts of one shared trace have one prefix; a layer that cannot be cut in it gets its own."""
-    plans = net.__dict__.setdefault("_plans", {})
-    if (tuple(layers), unit) not in plans:
-        traced, cuts = None, {}
-        if len(layers) > 1:
-            try: traced = _Traced(net, layers)
-            except CannotCut: pass                                   # every layer on its own
-        for l in layers:
-            cut = None
-            if traced is not None:
-                try: cut = Cut(net, l, unit, traced)
-                except CannotCut: pass                               # this layer on its own
-            cuts[l] = cut or cut_at(net, l, unit)
-        shared = [l for l in layers if cuts[l] is not None and traced is not None and cuts[l].traced is traced]
-        prefix, at = None, {}
-        if shared:
-            outs = list(dict.fromkeys(n for l in shared for n in cuts[l].needs))
-            prefix = _subgraph(traced.gm, traced.nodes[:-1], [n for n in traced.nodes if n.op == "placeholder"], outs)
-            at = {l: [outs.index(n) for n in cuts[l].needs] for l in shared}
-        plans[tuple(layers), unit] = prefix, cuts, at
-    return plans[tuple(layers), unit]
-
-def _engine(net:Network, images:torch.Tensor, labels:torch.Tensor, groups:dict, out:dict, batch_size:int,
-            budget:int, rank:str, unit:str):
-    "Fill `out[layer]` (groups, N) with the true class's rank under each group's ablation."
-    prefix, cuts, at = _plan(net, list(groups), unit)
-    widths = {l: cuts[l].width if cuts[l] is not None else layer_units(net, l, unit, images[:1]) for l in groups}
-    for l, g in groups.items(): _check_range(g, widths[l], l, unit)
-    half = budget // 2                     # half for the values held from before the cuts, half for a stacked pass
-    n_batch = max(1, min(len(labels), batch_size, half // _pass_bytes(net, images[:1])))
-    for i in range(0, len(labels), n_batch):
-        x, y = images[i:i + n_batch].to(net.device), labels[i:i + n_batch]
-        xn = _channels_last(net.normalise(x))
-        held = prefix(xn) if prefix is not None else ()
-        for l, gs in groups.items():
-            cut = cuts[l]
-            vals = None if cut is None else tuple(held[k] for k in at[l]) if l in at else cut.before(xn)
-            per = cut.sample_bytes if cut is not None else _pass_bytes(net, x)
-            n_img, n_grp = _chunks(len(x), len(gs), max(1, min(batch_size, half // per)))
-            if cut is None: n_grp = max(1, min(n_grp, half // (n_img * per + widths[l])))   # and the masks
-            for g in range(0, len(gs), n_grp):
-                gg = gs[g:g + n_grp]
-                if cut is not None: weights = cut._weights(gg)         # the same for every chunk of images
-                else:
-                    keep = torch.ones(len(gg), widths[l], dtype=torch.bool)
-                    for k, u in enumerate(gg): keep[k, u] = False
-                for j in range(0, len(x), n_img):
-                    yj = y[j:j + n_img]
-                    logits = (cut.logits(tuple(v[j:j + n_img] for v in vals), gg, weights) if cut is not None
-                              else _masked_logits(net, l, keep, x[j:j + n_img], unit))
-                    ranks = true_class_rank(logits.cpu(), yj.repeat(len(gg)), rank).view(len(gg), -1)
-                    out[l][g:g + len(gg), i + j:i + j + len(yj)] = ranks.numpy()
-            del vals
-        del held
-
-@torch.no_grad()
-def rank_deficits_layers(net:Network, # the network
-                         images:torch.Tensor, # (N,3,H,W) [0,1] images
-                         labels, # (N,) true class of each image
-                         groups:dict, # analysis layer -> its unit-index arrays, one ablation each
-                         base_ranks=None, # (N,) ranks without ablation (None: ranked by the engine, in the same passes)
-                         batch_size:int=1024, # most stacked copies (images × groups) per pass
-                         max_memory:int|None=None, # bytes the engine may hold at once (default: `memory_limit()`)
-                         rank:str="tie_aware", # 'tie_aware' or 'paper' (see `true_class_rank`)
-                         unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
-                         naive:bool=False, # one full pass per group (the reference) instead of the engine
-                        )->dict:
-    "Per-image rank change {layer: (groups, N)} from ablating each group of units of each layer of `groups`."
-    _check_unit(unit)
-    if rank not in RANKS: raise GridablateError(f"unknown rank {rank!r}: use 'tie_aware' or 'paper'")
-    for l in groups: net.layer(l)                                       # an unknown layer, said with the known ones
-    labels, own = torch.as_tensor(labels).long(), base_ranks is None
-    groups = {l: ([np.zeros(0, np.int64)] if own else [])       # own: the unablated copy first, ranked like the rest
-                 + [np.unique(np.asarray(u, dtype=np.int64)) for u in gs]        # sorted, each unit once
-              for l, gs in groups.items()}
-    out = {l: np.zeros((len(gs), len(labels))) for l, gs in groups.items()}
-    if naive:
-        for l, gs in groups.items():
-            for g, units in enumerate(gs):
-                with ablate(net, l, units, unit):
-                    out[l][g] = true_class_rank(logits_of(net, images, batch_size), labels, rank)
-    elif groups: _engine(net, images, labels, groups, out, batch_size, max_memory or memory_limit(), rank, unit)
-    if own: return {l: o[1:] - o[0] for l, o in out.items()}
-    base = torch.as_tensor(base_ranks, dtype=torch.float64).numpy()
-    return {l: o - base for l, o in out.items()}
-
-def rank_deficits(net:Network, # the network
-                  images:torch.Tensor, # (N,3,H,W) [0,1] images
-                  labels, # (N,) true class of each image
-                  layer:str, # analysis layer
-                  groups:list, # unit-index arrays: one ablation each
-                  base_ranks=None, # (N,) ranks without ablation (None: ranked by the engine, in the same passes)
-                  batch_size:int=1024, # most stacked copies (images × groups) per pass
-                  max_memory:int|None=None, # bytes the engine may hold at once (default: `memory_limit()`)
-                  naive:bool=False, # one full pass per group (the reference) instead of the engine
-                  rank:str="tie_aware", # 'tie_aware' or 'paper' (see `true_class_rank`)
-                  unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
-                 )->np.ndarray:
-    "Per-image rank change (groups, N) from ablating each group of units of `layer`."
-    return rank_deficits_layers(net, images, labels, {layer: groups}, base_ranks, batch_size, max_memory, rank,
-                                unit, naive)[layer]

@@ -13,7 +13,8 @@ from .sources import study_tensors
 from .activations import record, NeuronActs
 from .grid import layer_grid, other_classes
 from .probe import probe_cells, paper_probe_cells, contrast_images
-from .ablation import logits_of, rank_deficits, rank_deficits_layers
+from .ablation import logits_of
+from .engine import rank_deficits, rank_deficits_layers
 
 # %% auto 0
 __all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'per_image', 'analyse_class', 'analyse_cell_grid', 'halves',

@@ -2,8 +2,9 @@
 224 px, ResNet-18 and MobileNetV2 at 64 px; channel and neuron level; layer by layer and all layers at once."""
 import warnings, numpy as np, pytest, torch, torch.nn as nn, torchvision
 from gridablate.networks import load_network, wrap_model
-from gridablate.ablation import (cut_at, ablate, rank_deficits, rank_deficits_layers, true_class_rank, logits_of,
-                                 layer_units, UNITS, _channels_last, _plan)
+from gridablate.ablation import ablate, true_class_rank, logits_of, UNITS
+from gridablate.cut import cut_at, channels_last
+from gridablate.engine import rank_deficits, rank_deficits_layers, layer_units, _plan
 
 def test_engine_equals_full_passes_on_torchvision_alexnet():
     torch.manual_seed(0)
@@ -63,7 +64,7 @@ def test_layers_at_once_equal_layer_by_layer_and_full_passes(unit):
             if unit == "channel" and net.name == "alexnet": continue   # the test above compares these with full passes
             cut = cut_at(net, l, unit)
             assert cut is not None, f"{net.name} layer {l} should split"
-            with torch.no_grad(): fast = cut.logits(cut.before(_channels_last(net.normalise(x))), gs).view(16, n, -1)
+            with torch.no_grad(): fast = cut.logits(cut.before(channels_last(net.normalise(x))), gs).view(16, n, -1)
             for k, units in enumerate(gs):
                 with ablate(net, l, units, unit), torch.no_grad(): slow = net(x)
                 err = float((fast[k] - slow).abs().max())               # float rounding: the orders of sums differ

@@ -84,7 +84,8 @@ def test_grid_properties(rows, cols, extra, levels, seed):
 
 # Ranks: ties are counted half a place per tied class (tie-aware, the default) or as numpy's stable argsort of the
 # softmax orders them (the paper's); the engine's unablated ranks equal `true_class_rank` on the network's logits.
-from gridablate.ablation import true_class_rank, rank_deficits, logits_of
+from gridablate.ablation import true_class_rank, logits_of
+from gridablate.engine import rank_deficits
 
 def test_all_equal_logits_rank_in_the_middle():
     for k in (2, 3, 10, 1000):
