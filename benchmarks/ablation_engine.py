@@ -113,16 +113,17 @@ def sweep(net, images, labels, classes, mode, unit="channel", count_flops=False,
     base = true_class_rank(logits_of(net, images), labels)
     cells = {l: grids(layer_units(net, l, unit)) for l in net.layers}
     if mode == "layers":                                    # trace and split the network before the clock starts
-        rank_deficits_layers(net, images[:1], labels[:1], {l: [[]] for l in net.layers}, unit=unit)
+        rank_deficits_layers(net, images[:1], labels[:1], {l: [[]] for l in net.layers}, method=Method.of(unit=unit))
     if mode == "per_layer":
-        for l in net.layers: rank_deficits(net, images[:1], labels[:1], l, [[]], unit=unit)
+        for l in net.layers: rank_deficits(net, images[:1], labels[:1], l, [[]], method=Method.of(unit=unit))
     out, flops, t0, c0 = [], 0, time.perf_counter(), time.process_time()
     for c in classes:
         pos, neg = contrast_images(labels.numpy(), c, [o for o in study if o != c], 0)
         idx = np.r_[pos, neg]
         def call():
-            if mode == "layers": return rank_deficits_layers(net, images[idx], labels[idx], cells, base[idx], unit=unit)
-            return {l: rank_deficits(net, images[idx], labels[idx], l, g, base[idx], naive=mode == "naive", unit=unit)
+            if mode == "layers":
+                return rank_deficits_layers(net, images[idx], labels[idx], cells, Method.of(unit=unit), base[idx])
+            return {l: rank_deficits(net, images[idx], labels[idx], l, g, Method.of(unit=unit), base[idx], naive=mode == "naive")
                     for l, g in cells.items()}
         if count_flops:
             with FlopCounterMode(display=False) as fc: out.append(call())

@@ -170,8 +170,8 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
             probes[l].append(_probe(s, inputs.rows(l, on[seen]), labels[on[seen]], target, others, groups[l],
                                     _seed32(s.seed, "probe", net.name, l, target, part)))
         idx = on[np.r_[tgt, off]]
-        d = rank_deficits_layers(net, inputs.images[idx], inputs.labels[idx], groups, None, batch_size, max_memory,
-                                 rank=m.rank, unit=m.unit)
+        d = rank_deficits_layers(net, inputs.images[idx], inputs.labels[idx], groups, m, batch_size=batch_size,
+                                 max_memory=max_memory)
         for l in layers: d_tgt[l].append(d[l][:, :len(tgt)]); d_off[l].append(d[l][:, len(tgt):])
         tgts.append(on[tgt])
     tgt = np.concatenate(tgts); order = np.argsort(tgt); t = tgt[order]      # target images in the study's order
@@ -181,8 +181,8 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
     for l in layers:
         sizes[l] = sorted({len(u) for u in cells[l]})
         nulls[l] = [u for n in sizes[l] for u in null_groups(s.seed, net.name, l, inputs.n_units(l), n, s.n_null)]
-    d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, None, batch_size, max_memory, rank=m.rank,
-                                   unit=m.unit) if s.n_null else {})            # the null needs the target images
+    d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, m, batch_size=batch_size,
+                                   max_memory=max_memory) if s.n_null else {})   # the null needs the target images
     out = {}
     for l in layers:
         null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)

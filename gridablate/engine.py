@@ -9,6 +9,7 @@ import numpy as np, torch
 from .networks import Network
 from .errors import GridablateError
 from .ablation import RANKS, true_class_rank, check_unit, n_units, check_range, ablate, masked, logits_of
+from .method import Method
 from .cut import CannotCut, Traced, Cut, cut_at, subgraph, channels_last
 
 # %% auto 0
@@ -127,14 +128,14 @@ def rank_deficits_layers(net:Network, # the network
                          images:torch.Tensor, # (N,3,H,W) [0,1] images
                          labels, # (N,) true class of each image
                          groups:dict, # analysis layer -> its unit-index arrays, one ablation each
+                         method:Method|None=None, # its `rank` and `unit` are used (None: `Method.of()`, the default's)
                          base_ranks=None, # (N,) ranks without ablation (None: ranked by the engine, in the same passes)
                          batch_size:int=1024, # most stacked copies (images × groups) per pass
                          max_memory:int|None=None, # bytes the engine may hold at once (default: `memory_limit()`)
-                         rank:str="tie_aware", # 'tie_aware' or 'paper' (see `true_class_rank`)
-                         unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
                          naive:bool=False, # one full pass per group (the reference) instead of the engine
                         )->dict:
     "Per-image rank change {layer: (groups, N)} from ablating each group of units of each layer of `groups`."
+    rank, unit = (method or Method.of()).rank, (method or Method.of()).unit
     check_unit(unit)
     if rank not in RANKS: raise GridablateError(f"unknown rank {rank!r}: use 'tie_aware' or 'paper'")
     for l in groups: net.layer(l)                                       # an unknown layer, said with the known ones
@@ -158,16 +159,15 @@ def rank_deficits(net:Network, # the network
                   labels, # (N,) true class of each image
                   layer:str, # analysis layer
                   groups:list, # unit-index arrays: one ablation each
+                  method:Method|None=None, # its `rank` and `unit` are used (None: `Method.of()`, the default's)
                   base_ranks=None, # (N,) ranks without ablation (None: ranked by the engine, in the same passes)
                   batch_size:int=1024, # most stacked copies (images × groups) per pass
                   max_memory:int|None=None, # bytes the engine may hold at once (default: `memory_limit()`)
                   naive:bool=False, # one full pass per group (the reference) instead of the engine
-                  rank:str="tie_aware", # 'tie_aware' or 'paper' (see `true_class_rank`)
-                  unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
                  )->np.ndarray:
     "Per-image rank change (groups, N) from ablating each group of units of `layer`."
-    return rank_deficits_layers(net, images, labels, {layer: groups}, base_ranks, batch_size, max_memory, rank,
-                                unit, naive)[layer]
+    return rank_deficits_layers(net, images, labels, {layer: groups}, method, base_ranks, batch_size, max_memory,
+                                naive)[layer]
 
 # %% ../nbs/72_engine.ipynb
 _no_stacking = set()                                    # (network, layer) pairs that need the input repeated

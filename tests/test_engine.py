@@ -4,6 +4,7 @@ import warnings, numpy as np, pytest, torch, torch.nn as nn, torchvision
 from gridablate.networks import load_network, wrap_model
 from gridablate.ablation import ablate, true_class_rank, logits_of, UNITS
 from gridablate.cut import cut_at, channels_last
+from gridablate.method import Method
 from gridablate.engine import rank_deficits, rank_deficits_layers, layer_units, _plan
 
 def test_engine_equals_full_passes_on_torchvision_alexnet():
@@ -18,7 +19,7 @@ def test_engine_equals_full_passes_on_torchvision_alexnet():
         assert cut is not None, f"AlexNet layer {layer} should split"
         groups = np.array_split(np.random.default_rng(1).permutation(cut.width), 16)
         with torch.no_grad(): fast = cut.logits(cut.before(net.normalise(x)), groups).view(16, len(y), -1)
-        deficits = rank_deficits(net, x, y, layer, groups, base)
+        deficits = rank_deficits(net, x, y, layer, groups, base_ranks=base)
         for g, units in enumerate(groups):
             with ablate(net, layer, units), torch.no_grad(): slow = net(x)
             scale = float(slow.abs().max())
@@ -55,11 +56,11 @@ def test_layers_at_once_equal_layer_by_layer_and_full_passes(unit):
         base = true_class_rank(logits_of(net, x), y)
         rng = np.random.default_rng(2)
         groups = {l: np.array_split(rng.permutation(layer_units(net, l, unit)), 16) for l in net.layers}
-        together = rank_deficits_layers(net, x, y, groups, base, unit=unit)
+        together = rank_deficits_layers(net, x, y, groups, method=Method.of(unit=unit), base_ranks=base)
         assert len(_plan(net, list(groups), unit)[2]) == len(groups), f"{net.name}: every layer should share the prefix"
         compared = total = 0
         for l, gs in groups.items():
-            np.testing.assert_array_equal(together[l], rank_deficits(net, x, y, l, gs, base, unit=unit),
+            np.testing.assert_array_equal(together[l], rank_deficits(net, x, y, l, gs, Method.of(unit=unit), base),
                                           err_msg=f"{net.name} {l} {unit}")
             if unit == "channel" and net.name == "alexnet": continue   # the test above compares these with full passes
             cut = cut_at(net, l, unit)
@@ -104,8 +105,8 @@ def test_layers_fall_back_one_by_one_where_the_network_does_not_trace():
         ["custom cannot be split at layer 'conv'"]
     for unit in UNITS:
         gs = {"gate": [[0, 64, 511]], "conv": [[5, 300]]} if unit == "neuron" else groups
-        naive = rank_deficits_layers(net, x, y, gs, unit=unit, naive=True)
-        for l, d in rank_deficits_layers(net, x, y, gs, unit=unit).items():
+        naive = rank_deficits_layers(net, x, y, gs, method=Method.of(unit=unit), naive=True)
+        for l, d in rank_deficits_layers(net, x, y, gs, method=Method.of(unit=unit)).items():
             np.testing.assert_array_equal(d, naive[l])
-            np.testing.assert_array_equal(d, rank_deficits(net, x, y, l, gs[l], unit=unit))
+            np.testing.assert_array_equal(d, rank_deficits(net, x, y, l, gs[l], method=Method.of(unit=unit)))
     np.testing.assert_array_equal(together["gate"], rank_deficits(net, x, y, "gate", groups["gate"], naive=True))
