@@ -21,7 +21,7 @@ def calls(name:str)->list:
 
 def test_weights_load_only_as_tensors():
     loads = calls("load")
-    torch_loads = [c for c in loads if c[0] == "networks.py" and "map_location" in c[2]]
+    torch_loads = [c for c in loads if c[0] == "weights.py" and "map_location" in c[2]]
     assert torch_loads and all(c[2].get("weights_only") == "True" for c in torch_loads), torch_loads
 
 def test_no_pickle_reads_and_no_shell():
