@@ -9,17 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from fastcore.script import call_parse
 from .world import WorldDataset, CLASSES
-from .zoo import TINY_NETS, TINY_LAYERS, WEIGHTS_DIR, zoo_record
+from .zoo import TINY_NETS, zoo_record
 from .errors import GridablateError
-from .networks import TORCHVISION_LAYERS
-from .registry import NETWORKS, load_network
-from .paper_alexnet import PAPER_ALEXNET_LAYERS
-from .record import CONTROLS, Study, stored_study
-from .study import run_study, check_controls, control_path, load_controls
-from .summary import summarise, format_summary
-from .distributed import run_distributed
-from .store import read, StalePieceWarning
-from .training import retrain
 
 # %% auto 0
 __all__ = ['COMMANDS', 'UsageError', 'check_zoo', 'RunOptions', 'run', 'execute', 'train', 'main']
@@ -46,6 +37,7 @@ def check_zoo(networks:list, # tiny network names
              )->dict:
     "Top-1 accuracy of each tiny network on `n_per_class` test images per class, beside its recorded accuracy."
     import torch
+    from gridablate.registry import load_network
     ds = WorldDataset("test", n_per_class, seed=seed)
     t0 = time.time(); x, y = ds.batch(range(len(ds))); gen_s = time.time() - t0
     rec, out = zoo_record(), {"world": {"images": len(ds), "classes": len(CLASSES), "seconds": round(gen_s, 2)}}
@@ -68,6 +60,7 @@ def _parse_classes(s:str|None):
 
 def _parse_networks(s:str)->list:
     "Network names (checked now) and specs FILE.py:FUNCTION or MODULE:FUNCTION (built when the study runs)."
+    from gridablate.registry import NETWORKS
     items = [x.strip() for x in s.split(",") if x.strip()]
     bad = [x for x in items if ":" not in x and x not in NETWORKS]
     if not items or bad:
@@ -101,6 +94,7 @@ def _options(out, device, max_memory, wait, scheduler, no_check, stored, control
     if scheduler is not None and scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "ucx://")):
         raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler "
                          "such as tcp://HOST:8786.")
+    from gridablate.record import CONTROLS
     controls = () if control is None else tuple(_split_list(control, list(CONTROLS), "controls"))
     return RunOptions(Path(out), device, None if max_memory is None else int(max_memory * 2**30), wait, scheduler,
                       not no_check, None if stored is None else Path(stored), controls)
@@ -140,6 +134,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         control:str=None, # negative controls, each run after the study into OUT/control-KIND: labels, weights
        ):
     "Run the probe-versus-ablation study (default: the tiny zoo on the generated world) and print a summary."
+    from gridablate.record import Study, stored_study
     opts = _options(out, device, max_memory, wait, scheduler, no_check, from_results, control)
     if from_results is not None:
         src = Path(from_results)
@@ -170,6 +165,9 @@ def execute(study, # the `record.Study` to run
            ):
     "Check the zoo, run the study and its controls (on Dask workers with a scheduler), print the summary and whether a "
     "rerun reproduced."
+    from gridablate.record import CONTROLS
+    from gridablate.study import run_study, check_controls, control_path, load_controls
+    from gridablate.summary import summarise, format_summary
     controls = check_controls(study, opts.controls)
     tiny = [n for n in study.networks if isinstance(n, str) and n in TINY_NETS]
     if opts.check and tiny and study.source == "world":
@@ -181,6 +179,7 @@ def execute(study, # the `record.Study` to run
         results = run_study(study, opts.out, device=opts.device, max_memory=opts.max_memory, wait=opts.wait,
                             controls=controls)
     else:
+        from gridablate.distributed import run_distributed
         results = run_distributed(study, opts.out, opts.scheduler, device=opts.device, max_memory=opts.max_memory,
                                   wait=opts.wait, controls=controls)
     print(f"\nresults: {opts.out / 'results.zarr'}  ({time.time() - t0:.0f} s{', controls included' * bool(controls)})")
@@ -191,6 +190,7 @@ def execute(study, # the `record.Study` to run
 
 def _compare(results, stored:Path)->str:
     "Whether rerun `results` equal the stored ones, variable by variable."
+    from gridablate.store import read
     path = stored / "results.zarr" if stored.is_dir() and stored.suffix != ".zarr" else stored
     if not path.exists(): return f"no stored results at {path} to compare with"
     old = read(path)
@@ -201,6 +201,9 @@ def _compare(results, stored:Path)->str:
 
 def _layers_of(name:str)->list:
     "Analysis layer names of a network, without building it."
+    from gridablate.networks import TORCHVISION_LAYERS
+    from gridablate.zoo import TINY_LAYERS
+    from gridablate.paper_alexnet import PAPER_ALEXNET_LAYERS
     return list(TINY_LAYERS.get(name) or TORCHVISION_LAYERS.get(name) or PAPER_ALEXNET_LAYERS)
 
 def _parse_others(s:str|None):
@@ -217,6 +220,8 @@ def train(network:str, # tiny network to retrain
           replace_shipped:bool=False, # write over the weights that ship with gridablate, instead of --out
          ):
     "Retrain a tiny network of the zoo with the shipped recipe, into a folder you name."
+    from gridablate.training import retrain
+    from gridablate.zoo import WEIGHTS_DIR
     name = _split_list(network, TINY_NETS, "networks")[0]
     if epochs is not None and epochs < 1: raise UsageError(f"--epochs must be at least 1, got {epochs}.")
     if (out is None) == (not replace_shipped):
@@ -233,6 +238,7 @@ COMMANDS = {"run": run, "train": train}
 def _one_line_warnings(cmd:str):
     "Print what a run says about its pieces (recomputed, and why) as one line each, without a source line."
     import warnings
+    from gridablate.store import StalePieceWarning
     show = warnings.showwarning
     def one_line(message, category, *args, **kw):
         if issubclass(category, StalePieceWarning): print(f"gridablate {cmd}: {message}", file=sys.stderr)

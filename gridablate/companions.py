@@ -13,8 +13,6 @@ from .activations import iter_batches
 from .store import Pieces
 from .concepts import explain_layer, cell_concepts
 from .visualize import path_check, cell_paths
-from .world import WorldDataset
-from .sources import images_for, study_tensors
 
 # %% auto 0
 __all__ = ['COMPANION_VARS', 'companion_images', 'unit_companions', 'add_companions']
@@ -28,6 +26,7 @@ def companion_images(source:str, # the study's image source ('world', ...)
                     ):
     "The masked world images for the companions, or None for sources without concept masks."
     if source != "world": return None
+    from gridablate.world import WorldDataset
     return WorldDataset("test", n_per_class, classes, size=size, seed=seed, masks=True)
 
 def unit_companions(net:Network, # the network
@@ -66,6 +65,7 @@ def add_companions(results:xr.Dataset, # from `cells.gather`: needs unit_sel_bin
                    progress:bool=False, # progress bar
                   )->xr.Dataset:
     "The results with the companions' cell variables (NaN where not computed)."
+    from gridablate.sources import images_for, study_tensors
     if bad := [n for n in study.companions if n not in results.network.values]:
         raise GridablateError(f"companions asked for {bad}, which the study does not run: "
                               f"choose among {list(results.network.values)}")

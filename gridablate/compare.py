@@ -10,7 +10,6 @@ from .errors import GridablateError
 from .record import Study, PRESETS
 from .stats import spearman
 from .verdicts import claims
-from .study import run_study
 
 # %% auto 0
 __all__ = ['run_presets', 'compare_cells', 'compare_grids', 'compare_claims', 'compare_presets', 'format_comparison']
@@ -22,6 +21,7 @@ def run_presets(study:Study, # the study; its preset is replaced by each of `pre
                 **kw, # passed on to `study.run_study` (progress, device, max_memory, wait)
                )->dict:
     "Run `study` under each preset (the options it sets explicitly still override): {preset: results}."
+    from gridablate.study import run_study
     bad = [p for p in presets if p not in PRESETS]
     if bad: raise GridablateError(f"unknown presets {bad}: use {list(PRESETS)}")
     return {p: run_study(dataclasses.replace(study, preset=p), Path(out) / p, **kw) for p in presets}

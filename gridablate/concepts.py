@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 from .networks import Network
 from .errors import GridablateError
-from .world import WorldDataset, CONCEPTS
 
 # %% auto 0
 __all__ = ['OPS', 'iter_masked', 'SegmentationFolder', 'layer_maps', 'unit_thresholds', 'unit_masks', 'formula_mask',
@@ -19,6 +18,7 @@ __all__ = ['OPS', 'iter_masked', 'SegmentationFolder', 'layer_maps', 'unit_thres
 def _concepts_of(dataset)->list:
     "The concept names of a masked image source."
     if hasattr(dataset, "concepts"): return list(dataset.concepts)
+    from gridablate.world import WorldDataset, CONCEPTS
     if isinstance(dataset, WorldDataset): return list(CONCEPTS)
     raise GridablateError(f"{type(dataset).__name__} names no concepts: give it a `.concepts` list "
                           "(one name per mask channel), or use WorldDataset(..., masks=True) or SegmentationFolder")
@@ -27,6 +27,7 @@ def iter_masked(dataset, # yields (image, label, masks) or (image, masks); or ha
                 batch_size:int=64, # images per batch
                ):
     "Yield `(images (B,3,H,W) float, masks (B,C,H,W) bool)` batches of a masked image source."
+    from gridablate.world import WorldDataset
     if isinstance(dataset, WorldDataset) and not dataset.return_masks:
         raise GridablateError("the world dataset was made without masks: use WorldDataset(..., masks=True)")
     if hasattr(dataset, "batch"):

@@ -9,7 +9,6 @@ from pathlib import Path
 import xarray as xr
 from .errors import GridablateError
 from .registry import NETWORKS, TINY_NAMES, is_network
-from .data import PAPER_CLASSES_50, PAPER_CLASSES_8
 from .sources import check_source, LABELS
 
 # %% auto 0
@@ -86,6 +85,7 @@ class Study:
         "AlexNet-only study, the first 8 otherwise, as its scripts); else None, the source's default."
         if self.classes is not None or self.preset != "paper" or not str(self.source).startswith("imagenet:"):
             return self.classes
+        from gridablate.data import PAPER_CLASSES_50, PAPER_CLASSES_8
         alex = all(isinstance(n, str) and n in ("paper_alexnet", "alexnet") for n in self.networks)
         return PAPER_CLASSES_50 if alex else PAPER_CLASSES_8
 

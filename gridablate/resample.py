@@ -7,16 +7,16 @@ from __future__ import annotations
 import json, numpy as np, xarray as xr
 from scipy import stats as sps
 from .errors import GridablateError
-from .zoo import TINY_LAYERS
-from .networks import TORCHVISION_LAYERS
-from .paper_alexnet import PAPER_ALEXNET_LAYERS
 
 # %% auto 0
 __all__ = ['network_layers', 'class_arrays', 'class_weights', 'class_mean', 'interval']
 
 # %% ../nbs/87a_resample.ipynb
 def _zoo_orders()->dict:
-    "The zoo's networks' analysis layers in depth order, by spec name."
+    "The zoo's networks' analysis layers in depth order, by spec name (imports torch)."
+    from gridablate.zoo import TINY_LAYERS
+    from gridablate.networks import TORCHVISION_LAYERS
+    from gridablate.paper_alexnet import PAPER_ALEXNET_LAYERS
     return {**TINY_LAYERS, **{k: list(v) for k, v in TORCHVISION_LAYERS.items()},
             "paper_alexnet": list(PAPER_ALEXNET_LAYERS)}
 

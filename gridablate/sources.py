@@ -12,8 +12,6 @@ from .draws import draw_rng
 from .networks import Network, unit_float, prepare_image
 import torchvision.transforms.functional as TF
 from .activations import iter_batches
-from .world import WorldDataset
-from .data import imagenet_val, imagenette, ImageFolderSource, PAPER_CLASSES_8
 
 # %% auto 0
 __all__ = ['SOURCE_KINDS', 'LABELS', 'check_source', 'DatasetSource', 'images_for', 'images_note', 'study_tensors',
@@ -112,10 +110,12 @@ def images_for(source, # a source string or a Dataset (`check_source`)
                               "rebuild: pass the Dataset again as the study's source")
     kind, _, path = source.partition(":")
     if kind == "world":
+        from gridablate.world import WorldDataset
         return WorldDataset("test", n_per_class, classes, size=net.input_size, seed=seed)
-    if kind == "imagenet": ds = imagenet_val(path, classes or PAPER_CLASSES_8, n_per_class, seed=seed)
-    elif kind == "imagenette": ds = imagenette(path, "val", classes, n_per_class, seed=seed)
-    else: ds = _as_outputs(ImageFolderSource(path, classes, n_per_class, seed=seed), net)
+    from gridablate import data
+    if kind == "imagenet": ds = data.imagenet_val(path, classes or data.PAPER_CLASSES_8, n_per_class, seed=seed)
+    elif kind == "imagenette": ds = data.imagenette(path, "val", classes, n_per_class, seed=seed)
+    else: ds = _as_outputs(data.ImageFolderSource(path, classes, n_per_class, seed=seed), net)
     return ds.for_network(net)
 
 def _as_outputs(ds, net:Network):

@@ -15,7 +15,6 @@ from .sources import images_for, images_note, study_tensors, fingerprint, weight
 from .activations import record, neuron_means, NeuronActs, NeuronValues
 from .cells import analyse_network, gather, halves
 from .store import locked, write, read, Pieces
-from .companions import add_companions
 
 # %% auto 0
 __all__ = ['SCRATCH', 'CONTROL_PREFIX', 'piece_path', 'claim', 'study_network', 'study_networks', 'Prepared', 'prepare_network',
@@ -169,6 +168,7 @@ def finish_study(study:Study, out:Path, prepared:dict, units:dict, device:str="c
     attrs = results_attrs(study, prepared) | {"controls": controls_attr(out, study, controls)}
     results = gather(units, list(prepared), layers, classes, attrs)
     if study.companions:
+        from gridablate.companions import add_companions
         nets = {n: w.net for n, w in prepared.items()}
         results = add_companions(results, study, nets, out, {n: w.pieces.expect for n, w in prepared.items()}, device,
                                  progress)
