@@ -33,7 +33,7 @@ import argparse, json, platform, resource, subprocess, sys, time
 import numpy as np, sklearn, torch
 from torch.utils.flop_counter import FlopCounterMode
 from gridablate import __version__
-from gridablate.networks import load_network
+from gridablate.registry import load_network
 from gridablate.world import WorldDataset
 from gridablate.zoo import TINY_NETS
 from gridablate.sources import study_tensors

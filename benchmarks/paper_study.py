@@ -27,7 +27,7 @@ from pathlib import Path
 def one(network:str, unit:str, n_classes:int, images:int, measure:int, n_null:int)->dict:
     "One network at one level with `n_null` null draws per cell size, in this process."
     import numpy as np, torch
-    from gridablate.networks import load_network
+    from gridablate.registry import load_network
     from gridablate.record import Study
     from gridablate.activations import record, NeuronActs
     from gridablate.cells import NetworkInputs, analyse_class

@@ -37,7 +37,7 @@ def check_zoo(networks:list, # tiny network names
              )->dict:
     "Top-1 accuracy of each tiny network on `n_per_class` test images per class, beside its recorded accuracy."
     import torch
-    from gridablate.networks import load_network
+    from gridablate.registry import load_network
     ds = WorldDataset("test", n_per_class, seed=seed)
     t0 = time.time(); x, y = ds.batch(range(len(ds))); gen_s = time.time() - t0
     rec, out = zoo_record(), {"world": {"images": len(ds), "classes": len(CLASSES), "seconds": round(gen_s, 2)}}
@@ -60,7 +60,7 @@ def _parse_classes(s:str|None):
 
 def _parse_networks(s:str)->list:
     "Network names (checked now) and specs FILE.py:FUNCTION or MODULE:FUNCTION (built when the study runs)."
-    from gridablate.networks import NETWORKS
+    from gridablate.registry import NETWORKS
     items = [x.strip() for x in s.split(",") if x.strip()]
     bad = [x for x in items if ":" not in x and x not in NETWORKS]
     if not items or bad:

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import numpy as np, torch, xarray as xr
 from pathlib import Path
-from .networks import Network, load_network
+from .networks import Network
+from .registry import load_network
 from .errors import GridablateError
 from .activations import iter_batches
 from .store import Pieces

@@ -4,7 +4,7 @@
 
 # %% ../nbs/25_paper_alexnet.ipynb 3
 from __future__ import annotations
-import hashlib, os
+import os
 from collections import OrderedDict
 from pathlib import Path
 import h5py, numpy as np, torch
@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from .data import IMAGENET_CLASSES
 from .errors import GridablateError, WeightsNotFoundError, WeightsMismatchError
 from .networks import Network
+from .weights import file_sha256
 from .draws import draw_seed
 
 # %% auto 0
@@ -139,12 +140,6 @@ def load_heuritech(path:str|Path, # heuritech's alexnet_weights.h5
 
 
 # %% ../nbs/25_paper_alexnet.ipynb
-def _sha256(p:Path)->str:
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
-
 def paper_alexnet(weights:str|Path='pretrained', # 'pretrained' (heuritech's file), 'random', or a file's path
                   device:str|torch.device='cpu', # where to put the model
                   seed:int=0, # with weights='random': the seed, keyed by the network's name too
@@ -159,7 +154,7 @@ def paper_alexnet(weights:str|Path='pretrained', # 'pretrained' (heuritech's fil
         sd = load_heuritech(p)
         with torch.device('meta'): module = PaperAlexNet()
         module.load_state_dict(sd, assign=True)
-        wid = f'heuritech:{_sha256(p)[:12]}'
+        wid = f'heuritech:{file_sha256(p)[:12]}'
     return Network('paper_alexnet', module.to(device), PAPER_ALEXNET_LAYERS, IMAGENET_CLASSES, mean=(0., 0., 0.),
                    std=(1 / 255,) * 3, input_size=227, weights_id=wid, preprocess='resize', spec='paper_alexnet')
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import xarray as xr
 from .errors import GridablateError
 from .method import Method, PRESETS, OPTIONS
-from .networks import NETWORKS, TINY_NAMES, Network, _is_network
+from .registry import NETWORKS, TINY_NAMES, is_network
 from .sources import check_source, LABELS
 
 # %% auto 0
@@ -91,7 +91,7 @@ class Study:
 
 # %% ../nbs/80_record.ipynb
 def _network_ok(n)->bool:
-    return _is_network(n) or isinstance(n, str) and (n in NETWORKS or ":" in n)
+    return is_network(n) or isinstance(n, str) and (n in NETWORKS or ":" in n)
 
 def _check(s:Study):
     "Raise a `GridablateError` naming the fix for the first bad value of `s`."
@@ -101,7 +101,7 @@ def _check(s:Study):
     for n in s.networks:
         need(_network_ok(n), f"unknown network {n!r}: use one of {', '.join(NETWORKS)}, a spec FILE.py:FUNCTION that "
                              "returns a Network, or a Network object")
-    names = [n.name if _is_network(n) else n for n in s.networks]
+    names = [n.name if is_network(n) else n for n in s.networks]
     need(len(set(names)) == len(names), f"a network is listed twice in {names}: list each once")
     check_source(s.source)
     ints = dict(n_per_class=s.n_per_class, rows=s.rows, cols=s.cols, folds=s.folds, seed=s.seed, n_null=s.n_null,

@@ -8,7 +8,8 @@ import dataclasses, json, os, platform, shutil, numpy as np, torch, xarray as xr
 from pathlib import Path
 from . import __version__
 from .errors import GridablateError
-from .networks import Network, resolve_network
+from .networks import Network
+from .registry import resolve_network
 from .record import Study, stored_study, CONTROLS, control_study
 from .sources import images_for, images_note, study_tensors, fingerprint, weights_fingerprint
 from .activations import record, neuron_means, NeuronActs, NeuronValues

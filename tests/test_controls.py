@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np, pytest, xarray as xr
 from gridablate.record import Study, control_study, stored_study
 from gridablate.sources import images_for, shuffled_labels, study_tensors
-from gridablate.networks import load_network
+from gridablate.registry import load_network
 from gridablate.study import run_study, load_controls
 from gridablate.activations import load
 

@@ -79,7 +79,7 @@ def test_cifar_network_by_spec_sees_its_images_pixel_exact(cifar, tmp_path):
     r = gridablate("--networks", spec, "--source", f"folder:{cifar}/images", *ARGS, "--out", tmp_path / "cli")
     assert r.returncode == 0, r.stderr
     from gridablate.activations import load, trace
-    from gridablate.networks import network_from_spec
+    from gridablate.registry import network_from_spec
     from gridablate.study import Study, run_study
     res = load(tmp_path / "cli" / "results.zarr")
     assert list(res["class"].values) == ["cat", "dog", "ship"]                       # labelled as the network's outputs
@@ -115,7 +115,7 @@ def test_larger_images_are_refused_for_a_network_that_takes_them_as_they_are(cif
 
 def test_a_replaced_weight_file_is_noticed(cifar, tmp_path):
     from safetensors.torch import save_file
-    from gridablate.networks import load_network
+    from gridablate.registry import load_network
     w = tmp_path / "vgg.safetensors"
     save_file(load_network("tiny_vgg").module.state_dict(), w)
     cmd = ["--networks", "tiny_vgg", "--classes", "0,1", "--layers", "block2", "--weights", w, *ARGS,

@@ -1,7 +1,8 @@
 """The ablation engine against one full pass per mask on real torchvision networks (random weights): AlexNet at
 224 px, ResNet-18 and MobileNetV2 at 64 px; channel and neuron level; layer by layer and all layers at once."""
 import warnings, numpy as np, pytest, torch, torch.nn as nn, torchvision
-from gridablate.networks import load_network, wrap_model
+from gridablate.networks import wrap_model
+from gridablate.registry import load_network
 from gridablate.ablation import ablate, true_class_rank, logits_of, UNITS
 from gridablate.cut import cut_at, channels_last
 from gridablate.method import Method

@@ -1,9 +1,11 @@
-"Integration tests for `gridablate.networks`: real torchvision architectures, weight files, refusals."
+"Integration tests for `gridablate.networks`, `gridablate.weights` and `gridablate.registry`: real torchvision architectures, weight files, refusals."
 import builtins, hashlib, pickle, socket
 import pytest, torch, torchvision
 from torch import nn
 from safetensors.torch import save_file
 from gridablate.networks import *
+from gridablate.weights import *
+from gridablate.registry import *
 from gridablate.errors import *
 
 SMALL = dict(alexnet=64, vgg16=32, mobilenet_v2=32, resnet101=32)  # smallest convenient sides that run
