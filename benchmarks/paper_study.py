@@ -7,8 +7,8 @@ resident memory, each measured in a fresh process on this machine.
 Per network (random weights: timing does not depend on them), per level and per number of null draws, one process:
   1. holds `--classes` x `--images` random 8-bit images at the network's input size, as a study holds them;
   2. prepares what every class needs, as `gridablate run` does: channel level records every unit's spatial mean on
-     every image; neuron level streams every neuron's class means (`activations.neuron_means`) and keeps every
-     image's values in a scratch zarr store in the system's temporary folder (`activations.NeuronValues`: 4.9 GB
+     every image; neuron level streams every neuron's class means (`neurons.neuron_means`) and keeps every
+     image's values in a scratch zarr store in the system's temporary folder (`neurons.NeuronValues`: 4.9 GB
      for torchvision's AlexNet, 6.6 GB for the paper's), which the probes read back;
   3. analyses every layer of `--measure` target classes, one after another, exactly as a study does
      (`cells.analyse_class`) under the paper's preset (neuron level) or the paper's preset with `unit='channel'`:
@@ -29,7 +29,8 @@ def one(network:str, unit:str, n_classes:int, images:int, measure:int, n_null:in
     import numpy as np, torch
     from gridablate.registry import load_network
     from gridablate.record import Study
-    from gridablate.activations import record, NeuronActs
+    from gridablate.activations import record
+    from gridablate.neurons import NeuronActs
     from gridablate.cells import NetworkInputs, analyse_class
     torch.manual_seed(0)
     net = load_network(network, "random")

@@ -10,7 +10,8 @@ from .draws import draw_seed, draw_rng
 from .networks import Network
 from .record import Study
 from .sources import study_tensors
-from .activations import record, NeuronActs
+from .activations import record
+from .neurons import NeuronActs
 from .grid import layer_grid, other_classes
 from .probe import probe_cells, paper_probe_cells, contrast_images
 from .ablation import logits_of

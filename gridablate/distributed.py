@@ -11,7 +11,7 @@ from .ablation import logits_of
 from .record import Study, control_study
 from .sources import images_for, study_tensors, fingerprint, weights_fingerprint
 from .cells import NetworkInputs, analyse_cell_grid, check_labels, halves
-from .activations import NeuronActs, NeuronValues
+from .neurons import NeuronActs, NeuronValues
 from .store import locked, Pieces
 from .study import (study_network, study_networks, claim, prepare_network, piece_path, finish_study,
                               check_controls, control_path)

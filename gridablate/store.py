@@ -8,11 +8,51 @@ import contextlib, errno, fcntl, hashlib, json, os, shutil, socket, time, warnin
 from pathlib import Path
 import xarray as xr
 from .errors import GridablateError
-from .activations import save, load, _discard
 
 # %% auto 0
-__all__ = ['LOCK_NAME', 'FolderBusyError', 'locked', 'digest', 'problem', 'DamagedStoreError', 'write', 'read', 'damaged',
-           'StalePieceWarning', 'Pieces']
+__all__ = ['LOCK_NAME', 'save', 'load', 'FolderBusyError', 'locked', 'digest', 'problem', 'DamagedStoreError', 'write', 'read',
+           'damaged', 'StalePieceWarning', 'Pieces']
+
+# %% ../nbs/82_store.ipynb
+def _discard(path:Path):
+    "Delete a store folder, renamed out of sight first (one step): a kill midway never leaves half of it in place."
+    gone = path.with_name(path.name + ".removing.partial")            # left by a kill: the next save or claim removes it
+    shutil.rmtree(gone, ignore_errors=True); os.replace(path, gone); shutil.rmtree(gone)
+
+def save(ds:xr.Dataset, # what to store
+         path, # a `.zarr` folder or a `.nc` file
+        )->Path:
+    "Write `ds` to zarr or netCDF (chosen by the suffix), atomically: readers never see a half-written store."
+    path = Path(path)
+    if path.suffix not in (".zarr", ".nc"):
+        raise GridablateError(f"unknown store type {path.suffix!r}: name the path *.zarr or *.nc")
+    tmp = path.with_name(path.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    ds = ds.copy()
+    for v in ds.variables.values():
+        if v.dtype.kind in "OU": v.encoding.pop("dtype", None)
+    if path.suffix == ".zarr":
+        # one chunk per leading index (a layer, a network)
+        for v in ds.data_vars.values():
+            if v.ndim >= 3: v.encoding["chunks"] = (1,) + v.shape[1:]
+        ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
+    else: ds.to_netcdf(tmp, engine="scipy")
+    if path.is_dir(): _discard(path)                                    # a file is replaced in one step
+    os.replace(tmp, path)
+    return path
+
+def load(path, # a `.zarr` folder or `.nc` file written by `save`
+         lazy:bool=False, # keep zarr data on disk (Dask arrays) instead of reading it all
+        )->xr.Dataset:
+    "Read a Dataset written by `save`."
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path}: run `gridablate run` first, or check the path")
+    if path.suffix == ".zarr":
+        ds = xr.open_zarr(path, consolidated=True) if lazy else xr.open_zarr(path, consolidated=True).load()
+    else:
+        with xr.open_dataset(path, engine="scipy") as f: ds = f.load()
+    return ds
 
 # %% ../nbs/82_store.ipynb
 LOCK_NAME = ".gridablate.lock"

@@ -12,7 +12,8 @@ from .networks import Network
 from .registry import resolve_network
 from .record import Study, stored_study, CONTROLS, control_study
 from .sources import images_for, images_note, study_tensors, fingerprint, weights_fingerprint
-from .activations import record, neuron_means, NeuronActs, NeuronValues
+from .activations import record
+from .neurons import neuron_means, NeuronActs, NeuronValues
 from .cells import analyse_network, gather, halves
 from .store import locked, write, read, Pieces
 

@@ -30,7 +30,7 @@ def test_run_writes_the_zoo_check_and_the_results(tmp_path):
     assert summary["world"]["images"] == 10 * 24
     assert summary["tiny_alexnet"]["test_accuracy"] > 0.5
     assert "results:" in r.stdout and "tiny_alexnet" in r.stdout
-    from gridablate.activations import load
+    from gridablate.store import load
     res = load(tmp_path / "res" / "results.zarr")
     assert dict(res.sizes) == {"network": 1, "layer": 2, "class": 3, "sel_bin": 4, "mag_bin": 4, "unit": 128,
                               "sample": 10, "offsample": 4, "half": 2, "draw": 3}
@@ -61,7 +61,7 @@ def test_preset_paper_with_an_override(tmp_path):
     r = gridablate("run", "--preset", "paper", "--unit", "channel", "--networks", "tiny_alexnet", "--n_per_class", "10",
                    "--classes", "0,7,19", "--layers", "conv2,dense1", "--n_null", "2", "--out", str(tmp_path / "res"))
     assert r.returncode == 0, r.stderr
-    from gridablate.activations import load
+    from gridablate.store import load
     res = load(tmp_path / "res" / "results.zarr")
     method = json.loads(res.attrs["method"])
     assert res.attrs["preset"] == "paper"

@@ -1,7 +1,7 @@
 """The companions (compositional explanations, visualization checks) as cell variables of a small study."""
 import numpy as np, torch
 from gridablate.study import Study, run_study
-from gridablate.activations import load
+from gridablate.store import load
 from gridablate.concepts import cell_correlations
 
 def test_study_with_companions(tmp_path):

@@ -6,7 +6,7 @@ from gridablate.record import Study, control_study, stored_study
 from gridablate.sources import images_for, shuffled_labels, study_tensors
 from gridablate.registry import load_network
 from gridablate.study import run_study, load_controls
-from gridablate.activations import load
+from gridablate.store import load
 
 SMALL = dict(networks=("tiny_alexnet", "tiny_vgg"), classes=(0, 5, 13, 20), n_per_class=10, layers=("dense2",),
              n_null=0, companions=())

@@ -78,7 +78,8 @@ def test_cifar_network_by_spec_sees_its_images_pixel_exact(cifar, tmp_path):
     spec = f"{cifar}/models.py:build"
     r = gridablate("--networks", spec, "--source", f"folder:{cifar}/images", *ARGS, "--out", tmp_path / "cli")
     assert r.returncode == 0, r.stderr
-    from gridablate.activations import load, trace
+    from gridablate.activations import trace
+    from gridablate.store import load
     from gridablate.registry import network_from_spec
     from gridablate.study import Study, run_study
     res = load(tmp_path / "cli" / "results.zarr")
@@ -125,7 +126,7 @@ def test_a_replaced_weight_file_is_noticed(cifar, tmp_path):
     r = gridablate(*cmd)
     assert r.returncode == 0, r.stderr
     assert "tiny_vgg: 3 finished pieces made from other weights" in r.stderr, r.stderr   # activations and 2 units
-    from gridablate.activations import load
+    from gridablate.store import load
     fresh = gridablate(*cmd[:-1], tmp_path / "fresh")
     assert fresh.returncode == 0
     xr.testing.assert_identical(load(tmp_path / "o" / "results.zarr").drop_attrs(),
@@ -162,7 +163,7 @@ def test_mixed_study_killed_and_resumed_equals_an_uninterrupted_run(tmp_path):
     assert 2 <= done < total, (done, total)                                      # killed amid the units
     again = gridablate(*cmd, "--out", out)
     assert again.returncode == 0, again.stderr
-    from gridablate.activations import load
+    from gridablate.store import load
     xr.testing.assert_identical(load(out / "results.zarr"), load(tmp_path / "ref" / "results.zarr"))
 
 def test_equally_wide_layers_of_the_same_name_get_different_null_groups(tmp_path):

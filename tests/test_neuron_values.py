@@ -2,7 +2,7 @@
 import warnings
 import pytest, xarray as xr
 import gridablate.study as S
-from gridablate.activations import NeuronValues
+from gridablate.neurons import NeuronValues
 from gridablate.record import Study
 
 STUDY = Study(networks=("tiny_alexnet",), classes=(0, 5, 13, 20), n_per_class=10, layers=("conv2", "dense2"),

@@ -2,7 +2,7 @@
 import os, signal, subprocess, sys, time
 from pathlib import Path
 import xarray as xr
-from gridablate.activations import load
+from gridablate.store import load
 
 ARGS = ["run", "--networks", "tiny_alexnet", "--classes", "0,1,2,3", "--n_per_class", "10",
         "--layers", "conv1,conv3,dense1", "--no_check", "--companions", "none"]

@@ -38,7 +38,7 @@ def compact(src:Path, # a results.zarr written by `run_study`
             drop:tuple=(), # variables to leave out
            )->Path:
     "A compact, exact copy of a results store: one gzipped netCDF3 file (scipy only). Read it with `read_store`."
-    from gridablate.activations import load
+    from gridablate.store import load
     ds = load(src).drop_vars(list(drop))
     if drop: ds = ds.drop_dims([d for d in ("unit",) if not any(d in v.dims for v in ds.variables.values())])
     for v in ds.variables.values(): v.encoding.clear()
