@@ -94,6 +94,9 @@ def _options(out, device, max_memory, wait, scheduler, no_check, stored, control
     if scheduler is not None and scheduler != "local" and not scheduler.startswith(("tcp://", "tls://", "ucx://")):
         raise UsageError(f"--scheduler {scheduler!r}: use local, or the address of a running Dask scheduler "
                          "such as tcp://HOST:8786.")
+    taken = next((p for p in (Path(out), *Path(out).parents) if p.exists()), None)
+    if taken is not None and not taken.is_dir():
+        raise UsageError(f"--out {out}: {taken} is a file, not a folder; give a folder for the results.")
     from gridablate.record import CONTROLS
     controls = () if control is None else tuple(_split_list(control, list(CONTROLS), "controls"))
     return RunOptions(Path(out), device, None if max_memory is None else int(max_memory * 2**30), wait, scheduler,
