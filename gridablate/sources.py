@@ -14,7 +14,7 @@ import torchvision.transforms.functional as TF
 from .activations import iter_batches
 
 # %% auto 0
-__all__ = ['SOURCE_KINDS', 'LABELS', 'check_source', 'DatasetSource', 'images_for', 'images_note', 'study_tensors',
+__all__ = ['SOURCE_KINDS', 'LABELS', 'check_source', 'DatasetSource', 'images_for', 'images_note', 'study_tensors', 'top1',
            'shuffled_labels', 'ShuffledLabels', 'fingerprint', 'weights_fingerprint']
 
 # %% ../nbs/35_sources.ipynb
@@ -150,6 +150,20 @@ def study_tensors(dataset, # (image in [0,1], label) pairs
         if u is None and exact: xs, exact = [unit_float(v) for v in xs], False
         xs.append(x if u is None else u); ys.append(torch.as_tensor(y))
     return torch.cat(xs), torch.cat(ys).long()
+
+# %% ../nbs/35_sources.ipynb
+def top1(net:Network, # the network
+         images:torch.Tensor, # (N,3,H,W) images as `study_tensors` holds them (uint8 or [0,1] floats)
+         labels:torch.Tensor, # (N,) labels, as indices of the network's outputs
+         batch_size:int=256, # images per forward pass
+        )->float:
+    "Top-1 accuracy of `net` on a study's images: the share whose largest output is their label."
+    hits = 0
+    with torch.no_grad():
+        for k in range(0, len(labels), batch_size):
+            out = net(images[k:k + batch_size].to(net.device)).argmax(1).cpu()
+            hits += int((out == torch.as_tensor(labels[k:k + batch_size])).sum())
+    return hits / len(labels) if len(labels) else float("nan")
 
 # %% ../nbs/35_sources.ipynb
 LABELS = ("true", "shuffled")

@@ -11,7 +11,7 @@ from .errors import GridablateError
 from .networks import Network
 from .registry import resolve_network
 from .record import Study, stored_study, CONTROLS, control_study
-from .sources import images_for, images_note, study_tensors, fingerprint, weights_fingerprint
+from .sources import top1, images_for, images_note, study_tensors, fingerprint, weights_fingerprint
 from .activations import record
 from .neurons import neuron_means, NeuronActs, NeuronValues
 from .cells import analyse_network, gather, halves
@@ -92,6 +92,8 @@ def prepare_network(study:Study, # the study
         raise GridablateError(f"none of the layers {list(study.layers)} is in {net.name}: "
                               f"its layers are {list(net.layers)}")
     tensors = study_tensors(ds)
+    if progress: print(f"{net.name}: top-1 {top1(net, *tensors):.3f} on the study's {len(tensors[1])} images"
+                       + " (labels shuffled: chance is expected)" * (study.labels == "shuffled"))
     pieces = Pieces(out, net.name, {"study": study.to_json(), "gridablate_version": __version__,
                                     "images": fingerprint(*tensors), "weights": weights_fingerprint(net)})
     m = study.method
