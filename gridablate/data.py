@@ -87,14 +87,21 @@ class ImageList(Dataset):
     def __init__(self, paths:Sequence[str|Path], # the image files
                  targets:Sequence[int], # one label per file
                  classes:Sequence[str], # readable class names, index = label
-                 size:int=224, # side of the square images
-                 preprocess:str|Callable='imagenet', # how each file becomes an image (`load_image`)
+                 size:int|None=None, # side of the square images (None: the network's, set by `for_network`)
+                 preprocess:str|Callable|None=None, # how each file becomes an image (`load_image`); None: the network's
                 ):
         if len(paths) != len(targets): raise GridablateError(f"{len(paths)} paths but {len(targets)} targets")
         self.paths, self.targets = [Path(p) for p in paths], [int(t) for t in targets]
-        self.classes, self.size, self.preprocess = list(classes), _positive(size, 'size'), preprocess
+        self.classes, self.preprocess = list(classes), preprocess
+        self.size = None if size is None else _positive(size, 'size')
     def __len__(self): return len(self.paths)
-    def __getitem__(self, i:int): return load_image(self.paths[i], self.size, self.preprocess), self.targets[i]
+    def __getitem__(self, i:int):
+        if self.size is None or self.preprocess is None:
+            raise GridablateError(f"{type(self).__name__} does not know how its files reach the network: call "
+                                  ".for_network(net) to take the network's input size and preprocessing, or give "
+                                  "size= and preprocess= ('imagenet': ImageNet's resize and centre crop; 'none': "
+                                  "files already at the size)")
+        return load_image(self.paths[i], self.size, self.preprocess), self.targets[i]
     @property
     def class_ids(self)->list[int]:
         "The labels that occur, ascending."
@@ -104,8 +111,9 @@ class ImageList(Dataset):
         self.size, self.preprocess = net.input_size, net.preprocess
         return self
     def __repr__(self):
-        p = self.preprocess if isinstance(self.preprocess, str) else 'custom'
-        return f"{type(self).__name__}({len(self)} images, {len(self.class_ids)} classes, size {self.size}, {p})"
+        p = 'preprocessing not set' if self.preprocess is None else self.preprocess if isinstance(self.preprocess, str) else 'custom'
+        size = 'size not set' if self.size is None else f'size {self.size}'
+        return f"{type(self).__name__}({len(self)} images, {len(self.class_ids)} classes, {size}, {p})"
 
 # %% ../nbs/30_data.ipynb
 def _decodes(path:Path)->bool:
@@ -158,14 +166,15 @@ class ImageFolderSource(ImageList):
     def __init__(self, root:str|Path, # folder with one subfolder of images per class
                  classes:Sequence[str]|None=None, # folder names to use, in label order (default: all, sorted)
                  n_per_class:int=50, # images drawn per class
-                 size:int=224, # side of the square images
+                 size:int|None=None, # side of the square images (None: the network's, set by `for_network`)
                  seed:int=0, # seed of the draw
+                 preprocess:str|Callable|None=None, # how each file becomes an image; None: the network's
                 ):
         self.root = _existing_dir(root)
         names = _pick_folders(self.root, classes)
         chosen = _draw({c: _files(self.root/c) for c in names}, _positive(n_per_class, 'n_per_class'), seed)
         super().__init__([p for c in names for p in chosen[c]],
-                         [k for k, c in enumerate(names) for _ in chosen[c]], names, size)
+                         [k for k, c in enumerate(names) for _ in chosen[c]], names, size, preprocess)
 
 def _pick_folders(root:Path, classes:Sequence[str]|None)->list[str]:
     avail = _subdirs(root)
@@ -251,7 +260,7 @@ def _imagenet_list(folder:Path, wnids:list[str], groups:dict|None, n:int, size:i
         groups = {w: _files(folder/w) for w in wnids}
     chosen = _draw(groups, _positive(n, 'n_per_class'), seed)
     return ImageList([p for w in wnids for p in chosen[w]], [_WNID_INDEX[w] for w in wnids for _ in chosen[w]],
-                     IMAGENET_CLASSES, size)
+                     IMAGENET_CLASSES, size, 'imagenet')
 
 def _wnids_of(classes:Sequence[int|str])->list[str]:
     ids = [imagenet_index(c) for c in classes]

@@ -63,15 +63,15 @@ def tree(tmp_path):
 
 
 def test_folder_draw_is_seeded_and_labelled(tree):
-    a = ImageFolderSource(tree, n_per_class=3, size=SIZE, seed=0)
+    a = ImageFolderSource(tree, n_per_class=3, size=SIZE, seed=0, preprocess='imagenet')
     assert a.classes == ['blue', 'red'] and a.targets == [0] * 3 + [1] * 3
-    assert a.paths == ImageFolderSource(tree, n_per_class=3, size=SIZE, seed=0).paths
-    assert a.paths != ImageFolderSource(tree, n_per_class=3, size=SIZE, seed=1).paths
+    assert a.paths == ImageFolderSource(tree, n_per_class=3, size=SIZE, seed=0, preprocess='imagenet').paths
+    assert a.paths != ImageFolderSource(tree, n_per_class=3, size=SIZE, seed=1, preprocess='imagenet').paths
     assert all(p.parent.name == a.classes[t] for p, t in zip(a.paths, a.targets))
     for x, y in a:
         assert x.shape == (3, SIZE, SIZE) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
         assert int(x.mean((1, 2)).argmax()) == (2 if y == 0 else 0)
-    b = ImageFolderSource(tree, classes=['red', 'blue'], n_per_class=3, size=SIZE, seed=0)
+    b = ImageFolderSource(tree, classes=['red', 'blue'], n_per_class=3, size=SIZE, seed=0, preprocess='imagenet')
     assert b.classes == ['red', 'blue'] and b.paths == a.paths[3:] + a.paths[:3]   # a class's draw ignores the others
 
 
@@ -81,7 +81,7 @@ def test_modes_converted_to_rgb(tmp_path):
     _jpeg(tmp_path/'c'/'rgba.png', (0, 255, 0, 128), 'RGBA')
     p = Image.new('P', (40, 30), 1); p.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762); p.info['transparency'] = 0
     p.save(tmp_path/'c'/'pal.png')
-    ds = ImageFolderSource(tmp_path, n_per_class=4, size=SIZE)
+    ds = ImageFolderSource(tmp_path, n_per_class=4, size=SIZE, preprocess='imagenet')
     means = {p.name: x.mean((1, 2)) for p, (x, _) in zip(ds.paths, ds)}
     assert all(x.shape == (3, SIZE, SIZE) for x, _ in ds)
     torch.testing.assert_close(means['grey.jpg'], torch.full((3,), 200 / 255), atol=2 / 255, rtol=0)
@@ -102,7 +102,7 @@ def test_bad_files_skipped_with_one_warning(tree):
     (tree/'red'/'empty.jpg').write_bytes(b'')
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter('always')
-        ds = ImageFolderSource(tree, classes=['red'], n_per_class=7, size=SIZE)
+        ds = ImageFolderSource(tree, classes=['red'], n_per_class=7, size=SIZE, preprocess='imagenet')
     assert len(ds) == 7 and {p.name for p in ds.paths} == {f'{i}.jpg' for i in range(1, 8)}
     assert len(rec) <= 1 and all('unreadable' in str(r.message) for r in rec)   # the bad files drawn, if any
     with warnings.catch_warnings(record=True) as rec:                              # asking for 8 tries every file
