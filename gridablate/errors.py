@@ -15,15 +15,19 @@ class GridablateError(ValueError):
     "Bad input to gridablate; the message says how to fix it."
     def __str__(self): return str(self.args[0]) if len(self.args) == 1 else super().__str__()
 
+# %% ../nbs/05_errors.ipynb
 class UnknownNameError(GridablateError, KeyError):
     "A network or layer name that does not exist; the message lists the valid ones."
 
+# %% ../nbs/05_errors.ipynb
 class WeightsNotFoundError(GridablateError, FileNotFoundError):
     "Weights that are not where they were looked for; the message says where to put them."
 
+# %% ../nbs/05_errors.ipynb
 class WeightsMismatchError(GridablateError):
     "A weight file made for a different architecture."
 
+# %% ../nbs/05_errors.ipynb
 class UnsafeWeightsError(GridablateError):
     "A file that holds more than tensors (a pickle that would run code); it was refused, not executed."
 
