@@ -18,6 +18,7 @@ def draw_seed(seed:int, # the study's seed
     text = "\x1f".join(map(str, (int(seed), purpose, *keys)))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
+# %% ../nbs/06_draws.ipynb
 def draw_rng(seed:int, purpose:str, *keys)->np.random.Generator:
     "A numpy generator for one draw (`draw_seed`)."
     return np.random.default_rng(draw_seed(seed, purpose, *keys))
