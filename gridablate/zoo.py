@@ -45,6 +45,7 @@ class TinyAlexNet(_Chain):
         self.pool5, self.flatten = nn.MaxPool2d(2), nn.Flatten()
         self.dense1, self.dense2, self.fc = _dense(64 * 4, 128), _dense(128, 128), nn.Linear(128, n_classes)
 
+# %% ../nbs/10_zoo.ipynb
 class TinyVGG(_Chain):
     "VGG's layout at 32×32: three blocks of two 3×3 convs, each followed by max-pooling, and two dense layers."
     def __init__(self, n_classes:int=24):
@@ -67,6 +68,7 @@ class InvertedResidual(nn.Module):
         self.residual = s == 1 and i == o
     def forward(self, x): return x + self.conv(x) if self.residual else self.conv(x)
 
+# %% ../nbs/10_zoo.ipynb
 class TinyMobileNetV2(nn.Module):
     "MobileNetV2's layout at 32×32: a strided stem, eight inverted residual blocks, a final 1×1 conv."
     cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 2, 2), (6, 64, 2, 2), (6, 96, 1, 1)]  # expansion, out, repeats, stride
@@ -80,6 +82,7 @@ class TinyMobileNetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(.2), nn.Linear(256, n_classes))
     def forward(self, x): return self.classifier(self.flatten(self.pool(self.features(x))))
 
+# %% ../nbs/10_zoo.ipynb
 class Bottleneck(nn.Module):
     "ResNet's bottleneck block: 1×1, 3×3, 1×1 convs with batch norm, plus the (projected) input."
     def __init__(self, i:int, w:int, s:int):
@@ -97,6 +100,7 @@ class Bottleneck(nn.Module):
         y = self.relu(self.bn2(self.conv2(y)))
         return self.relu(self.bn3(self.conv3(y)) + skip)
 
+# %% ../nbs/10_zoo.ipynb
 class TinyResNet(_Chain):
     "ResNet's layout at 32×32: a strided stem and three stages of two bottleneck blocks."
     def __init__(self, n_classes:int=24, widths=(16, 32, 64), depth:int=2):
@@ -133,6 +137,7 @@ def zoo_record()->dict:
     "How each shipped tiny network was trained, and its test accuracy."
     return json.loads((WEIGHTS_DIR / "zoo.json").read_text())
 
+# %% ../nbs/10_zoo.ipynb
 def load_tiny(name:str, # one of `TINY_NETS`
              )->nn.Module:
     "A tiny network with its shipped trained weights, in eval mode."
