@@ -96,6 +96,7 @@ def unit_float(x:torch.Tensor)->torch.Tensor:
     "Images in [0,1]: 8-bit (uint8) pixels divided by 255 exactly as `ToTensor` does; float images as they are."
     return x.float().div(255) if x.dtype == torch.uint8 else x
 
+# %% ../nbs/20_networks.ipynb
 @patch
 def normalise(self:Network, x:torch.Tensor)->torch.Tensor:
     "Normalise a batch `x` (B,3,H,W) of [0,1] images (or 8-bit images, uint8 0–255) with the network's mean and std."
@@ -152,6 +153,7 @@ def prepare_image(im:Image.Image|torch.Tensor, # a PIL image, or a (3,H,W) tenso
     x = TF.resize(unit_float(x), short, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
     return TF.center_crop(x, size).clamp(0, 1)
 
+# %% ../nbs/20_networks.ipynb
 @patch
 def prepare(self:Network, im, # a PIL image or a (3,H,W) tensor
             what:str='an image', # names the image in messages
@@ -159,6 +161,7 @@ def prepare(self:Network, im, # a PIL image or a (3,H,W) tensor
     "`im` as this network takes it (`prepare_image` with its `input_size` and `preprocess`)."
     return prepare_image(im, self.input_size, self.preprocess, what)
 
+# %% ../nbs/20_networks.ipynb
 @patch(as_prop=True)
 def preprocess_record(self:Network)->str:
     "The preprocessing in words, for the results' record."
