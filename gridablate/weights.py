@@ -21,6 +21,7 @@ def file_sha256(path:Path)->str:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
 
+# %% ../nbs/21_weights.ipynb
 def read_weights(path:str|Path, # a .pth, .pt or .safetensors file holding a state dict
                 )->tuple[dict, str]:
     "The state dict in `path` and its `weights_id`, refusing files that hold anything but tensors."
