@@ -28,6 +28,7 @@ def world_tensors(split:str, # 'train', 'val' or 'test'
     mean, std = torch.tensor(WORLD_MEAN)[:, None, None], torch.tensor(WORLD_STD)[:, None, None]
     return (x - mean) / std, torch.from_numpy(lab).long()
 
+# %% ../nbs/15_training.ipynb
 @torch.no_grad()
 def accuracy(net:nn.Module, # a network in any mode (evaluated in eval mode)
              x:torch.Tensor, # normalised images
@@ -89,6 +90,7 @@ def save_tiny(net:nn.Module, # a trained tiny network
     records[name] = record
     book.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
 
+# %% ../nbs/15_training.ipynb
 def retrain(name:str, # one of `TINY_NETS`
             out_dir=None, # where to write the weights and record (default: the shipped `WEIGHTS_DIR`)
             **kwargs, # passed on to `train_tiny`
