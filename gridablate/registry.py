@@ -94,6 +94,11 @@ def load_network(name:str, # one of `NETWORKS`
     return net.to(device)
 
 # %% ../nbs/26_registry.ipynb
+def is_network(x)->bool:
+    "Whether `x` is a `Network` (also one whose class was defined again, as happens when a notebook re-runs its cells)."
+    return isinstance(x, Network) or type(x).__name__ == 'Network' and hasattr(x, 'module') and hasattr(x, 'layers')
+
+# %% ../nbs/26_registry.ipynb
 def _spec_module(where:str):
     "The module a spec names: a .py file (loaded under a name derived from its path) or an importable module."
     if where.endswith('.py') or '/' in where or '\\' in where:
@@ -112,10 +117,6 @@ def _spec_module(where:str):
         raise GridablateError(f'cannot import module {where!r} ({e}): give FILE.py:FUNCTION, or put '
                               'the module on the Python path') from None
 
-def is_network(x)->bool:
-    "Whether `x` is a `Network` (also one whose class was defined again, as happens when a notebook re-runs its cells)."
-    return isinstance(x, Network) or type(x).__name__ == 'Network' and hasattr(x, 'module') and hasattr(x, 'layers')
-
 def network_from_spec(spec:str, # 'FILE.py:FUNCTION' or 'MODULE:FUNCTION'; FUNCTION() returns a `Network`
                      )->Network:
     "The network a spec builds, with `spec` recorded on it (a file's path made absolute)."
@@ -132,6 +133,7 @@ def network_from_spec(spec:str, # 'FILE.py:FUNCTION' or 'MODULE:FUNCTION'; FUNCT
     net.spec = f'{where}:{fn}'
     return net
 
+# %% ../nbs/26_registry.ipynb
 def resolve_network(item:str|Network, # a name of `NETWORKS`, a spec 'FILE.py:FUNCTION', or a `Network`
                     weights:str|Path='pretrained', # weights of a named network (`load_network`)
                     device:str|torch.device='cpu', # where to put it
