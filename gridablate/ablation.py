@@ -39,12 +39,14 @@ def check_unit(unit:str):
         raise GridablateError(f"unknown unit {unit!r}: use 'channel' (a conv layer's whole feature map; a dense "
                               "layer's neuron) or 'neuron' (every activation of the layer's output on its own)")
 
+# %% ../nbs/70_ablation.ipynb
 def n_units(shape:tuple, # a layer's output shape, without the batch
              unit:str, # 'channel' or 'neuron'
             )->int:
     "How many units a layer of this output shape has."
     return int(np.prod(shape)) if unit == "neuron" else int(shape[0])
 
+# %% ../nbs/70_ablation.ipynb
 def check_range(groups:list, n:int, layer:str, unit:str):
     "Raise unless every unit index of `groups` numbers one of the layer's `n` units."
     bad = [int(v) for u in groups if len(u) for v in (u.min(), u.max()) if not 0 <= v < n]

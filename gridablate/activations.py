@@ -20,6 +20,7 @@ def unit_means(out:torch.Tensor)->torch.Tensor:
     raise GridablateError(f"a layer output of shape {tuple(out.shape)} has no unit axis gridablate knows: "
                           "analyse conv outputs (B,C,H,W) or dense outputs (B,units)")
 
+# %% ../nbs/40_activations.ipynb
 @contextlib.contextmanager
 def trace(net:Network, # the network
           layers:list, # analysis-layer names to record
@@ -46,6 +47,7 @@ def iter_batches(dataset, # a Dataset of (image in [0,1], label) with `.classes`
     else:
         for x, y in DataLoader(dataset, batch_size=batch_size): yield x, torch.as_tensor(y)
 
+# %% ../nbs/40_activations.ipynb
 def image_ids(dataset)->list:
     "A stable id for every image of `dataset`: its file path, its world index, or its position."
     for attr in ("paths", "indices"):

@@ -26,6 +26,7 @@ def _chunks(n_images:int, n_groups:int, per_pass:int)->tuple:
     n_img = max(1, min(n_images, per_pass // max(1, n_groups)))
     return n_img, max(1, min(n_groups, per_pass // n_img))
 
+# %% ../nbs/72_engine.ipynb
 def _layer_shape(net:Network, layer:str, x:torch.Tensor|None=None)->tuple:
     "Output shape of `layer` without the batch, from one forward pass on `x` (default: a blank image)."
     x = torch.zeros(1, 3, net.input_size, net.input_size) if x is None else x[:1]
@@ -46,6 +47,7 @@ def layer_units(net:Network, # the network
     cut = cut_at(net, layer, unit)
     return cut.width if cut is not None else n_units(_layer_shape(net, layer, x), unit)
 
+# %% ../nbs/72_engine.ipynb
 def layer_width(net:Network, layer:str, x:torch.Tensor)->int:
     "Number of channels of `layer` (from one forward pass on `x`)."
     return n_units(_layer_shape(net, layer, x), "channel")
@@ -154,6 +156,7 @@ def rank_deficits_layers(net:Network, # the network
     base = torch.as_tensor(base_ranks, dtype=torch.float64).numpy()
     return {l: o - base for l, o in out.items()}
 
+# %% ../nbs/72_engine.ipynb
 def rank_deficits(net:Network, # the network
                   images:torch.Tensor, # (N,3,H,W) [0,1] images
                   labels, # (N,) true class of each image

@@ -23,6 +23,7 @@ def activation_space(means:np.ndarray, # class means of one layer: (units, class
     x, y = means[:, target], means[:, others].mean(1)
     return (x - y) / np.sqrt(2), (x + y) / np.sqrt(2)
 
+# %% ../nbs/50_grid.ipynb
 def other_classes(n_classes:int, # classes in the study
                   target:int, # the target's position
                   n_others:int|None=None, # how many to compare against (default: all others)

@@ -19,6 +19,7 @@ def neuron_values(out:torch.Tensor)->torch.Tensor:
     raise GridablateError(f"a layer output of shape {tuple(out.shape)} has no unit axis gridablate knows: "
                           "analyse conv outputs (B,C,H,W) or dense outputs (B,units)")
 
+# %% ../nbs/41_neurons.ipynb
 @contextlib.contextmanager
 def trace_neurons(net:Network, layers:list):
     "Context manager yielding a dict that fills with each layer's (B, neurons) values on every forward pass."
@@ -31,6 +32,7 @@ def trace_neurons(net:Network, layers:list):
     finally:
         for h in hooks: h.remove()
 
+# %% ../nbs/41_neurons.ipynb
 def _parts_of(labels:np.ndarray, parts)->list:
     return [np.arange(len(labels))] if parts is None else [np.asarray(p) for p in parts]
 
@@ -149,6 +151,7 @@ class NeuronValues:
         if self._pending is not None: self._pending.exception(); self._pending = None   # waits; a failure: no matter
         self._remove()
 
+# %% ../nbs/41_neurons.ipynb
 @torch.no_grad()
 def neuron_means(net:Network, # the network
                  images:torch.Tensor, # (N,3,H,W) the images as it takes them

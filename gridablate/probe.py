@@ -250,6 +250,7 @@ def clipped_log_loss(y:np.ndarray, # (images,) 0/1 labels
     P /= P.sum(1)[:, None]
     return float(-np.log(P[np.arange(len(q)), np.asarray(y, int)]).mean())
 
+# %% ../nbs/60_probe.ipynb
 def paper_probe_score(features:np.ndarray, # (images, units) activations of the units probed
                       y:np.ndarray, # (images,) 1 for the target class's images, 0 for the comparison classes'
                       eps:float=1e-15, # log-loss clipping (1e-15: the paper's scikit-learn)

@@ -125,6 +125,7 @@ def _as_outputs(ds, net:Network):
         ds.targets, ds.classes = [names.index(ds.classes[t]) for t in ds.targets], names
     return ds
 
+# %% ../nbs/35_sources.ipynb
 def images_note(source, net:Network)->str:
     "How the source's images reach `net`, in words."
     if isinstance(source, str) and source == "world":
@@ -179,6 +180,7 @@ def shuffled_labels(targets, # (N,) the images' labels, in the study's order
         out = targets[rng.permutation(len(targets))]
     return out
 
+# %% ../nbs/35_sources.ipynb
 class ShuffledLabels(Dataset):
     "A study's images with their labels permuted (`shuffled_labels`): the same images, in the same order."
     def __init__(self, dataset, # (image, label) items with `.classes`, `.class_ids` and `.targets`
@@ -211,6 +213,7 @@ def fingerprint(*tensors)->str:
         else: h.update(t.contiguous().numpy().tobytes())
     return h.hexdigest()
 
+# %% ../nbs/35_sources.ipynb
 def weights_fingerprint(net:Network)->str:
     "Fingerprint of a network's parameters and buffers, in state-dict order."
     return fingerprint(*net.module.state_dict().values())
