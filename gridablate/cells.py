@@ -83,6 +83,7 @@ def check_labels(net:Network, dataset, class_ids:list):
                               "ImageNet sources for the torchvision networks, a folder's class names in the "
                               "network's output order for your own)")
 
+# %% ../nbs/81_cells.ipynb
 def _check_finite(inputs:NetworkInputs, logits:torch.Tensor, layers:list):
     "Refuse NaN or infinite activations or outputs: every rank and probe after them would be meaningless."
     name = inputs.net.name
@@ -130,6 +131,7 @@ def per_image(d:np.ndarray, # per-image rank change (after - before), any shape
     if kind == "clipped": return np.maximum(d, 0)
     raise GridablateError(f"deficit must be 'signed' or 'clipped', got {kind!r}")
 
+# %% ../nbs/81_cells.ipynb
 def analyse_class(study:Study, # the study's settings (preset and options, rows, cols, folds, seed, n_null ...)
                   inputs:NetworkInputs, # the network, its images and activations
                   layers:list, # analysis layers
@@ -191,6 +193,7 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
                        np.concatenate(d_off[l], 1), null, sizes[l], means[l][:, pos], split)
     return out
 
+# %% ../nbs/81_cells.ipynb
 def analyse_cell_grid(study:Study, # the study's settings
                       inputs:NetworkInputs, # the network, its images and activations
                       layer:str, # analysis layer
@@ -201,6 +204,7 @@ def analyse_cell_grid(study:Study, # the study's settings
     "Grid, probes and ablations of one layer for one target class (`analyse_class` for one layer)."
     return analyse_class(study, inputs, [layer], pos, max_memory, batch_size)[layer]
 
+# %% ../nbs/81_cells.ipynb
 def halves(seed:int, # the study's seed
            labels:np.ndarray, # (images,) label of every image
            class_ids:list, # the study's classes
@@ -213,6 +217,7 @@ def halves(seed:int, # the study's seed
         out[0] += idx[perm[:len(idx) // 2]].tolist(); out[1] += idx[perm[len(idx) // 2:]].tolist()
     return [np.sort(h) for h in out]
 
+# %% ../nbs/81_cells.ipynb
 def _groups(g:xr.Dataset, s:Study)->list:
     sb, mb = g.unit_sel_bin.values, g.unit_mag_bin.values
     return [np.flatnonzero((sb == r) & (mb == c)) for r in range(s.rows) for c in range(s.cols)]
@@ -222,6 +227,7 @@ def _probe(s:Study, acts:np.ndarray, labels:np.ndarray, target:int, others:list,
     probe = paper_probe_cells if s.method.probe == "paper" else probe_cells
     return probe(acts, labels, target, others, groups, s.method, seed)
 
+# %% ../nbs/81_cells.ipynb
 def null_groups(seed:int, # the study's seed
                 network:str, layer:str, # where the groups are drawn
                 n_units:int, # units in the layer

@@ -29,6 +29,7 @@ def companion_images(source:str, # the study's image source ('world', ...)
     from gridablate.world import WorldDataset
     return WorldDataset("test", n_per_class, classes, size=size, seed=seed, masks=True)
 
+# %% ../nbs/78_companions.ipynb
 def unit_companions(net:Network, # the network
                     layer:str, # analysis layer
                     masked, # masked images (`companion_images`), or None for no explanations

@@ -88,6 +88,7 @@ def layer_maps(net:Network, # the network
     finally: h.remove()
     return torch.cat(parts)
 
+# %% ../nbs/75_concepts.ipynb
 def _upsample(maps:torch.Tensor, size:int)->torch.Tensor:
     if maps.shape[-1] == size: return maps
     return F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)
@@ -108,6 +109,7 @@ def unit_thresholds(maps:torch.Tensor, # (N,units,h,w) activation maps
                                 r.kthvalue(int(round(quantile * (r.numel() - 1))) + 1).values for r in up]))
     return torch.cat(out)
 
+# %% ../nbs/75_concepts.ipynb
 def unit_masks(maps:torch.Tensor, # (N,units,h,w) activation maps
                thresholds:torch.Tensor, # (units,) from `unit_thresholds`
                size:int, # side of the concept masks
@@ -154,6 +156,7 @@ def signatures(C:torch.Tensor, # (concepts, P) bool concept masks
         return ((u[:, None] >> torch.arange(K)) & 1).bool(), inv
     return torch.unique(C.T, dim=0, return_inverse=True)
 
+# %% ../nbs/75_concepts.ipynb
 def _iou(inter, a, b):
     union = a + b - inter
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
@@ -288,6 +291,7 @@ def cell_concepts(expl:xr.Dataset, # from `explain_layer`
                            {"description": "most common best formulas of the cell's units (count)"})},
                       coords={"sel_bin": np.arange(rows), "mag_bin": np.arange(cols)})
 
+# %% ../nbs/75_concepts.ipynb
 def cell_correlations(results:xr.Dataset, # results of `run_study` with the variable `var`
                       var:str='concept_iou', # the cell variable to correlate
                       against=("rank_deficit", "probe_accuracy"), # cell variables to correlate it with

@@ -41,6 +41,7 @@ def save(ds:xr.Dataset, # what to store
     os.replace(tmp, path)
     return path
 
+# %% ../nbs/82_store.ipynb
 def load(path, # a `.zarr` folder or `.nc` file written by `save`
          lazy:bool=False, # keep zarr data on disk (Dask arrays) instead of reading it all
         )->xr.Dataset:
@@ -88,6 +89,7 @@ def digest(path)->str:
             for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
 
+# %% ../nbs/82_store.ipynb
 def _seal_path(path:Path)->Path: return path.with_name(path.name + ".sha256")
 
 def problem(path)->str|None:
@@ -99,9 +101,9 @@ def problem(path)->str|None:
     if seal.read_text().strip() != digest(path): return "checksum mismatch (truncated or edited after it was written)"
     return None
 
-# %% ../nbs/82_store.ipynb
 class DamagedStoreError(GridablateError): "A store's contents do not match its checksum."
 
+# %% ../nbs/82_store.ipynb
 def _disk_full(e:OSError)->bool: return e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 def _remove(path:Path):
@@ -129,6 +131,7 @@ def write(ds:xr.Dataset, # what to store
                               "again; everything finished before this piece is kept and will be reused") from None
     return path
 
+# %% ../nbs/82_store.ipynb
 def read(path, # a store written by `write`
          lazy:bool=False, # zarr: keep data on disk (Dask arrays)
         )->xr.Dataset:

@@ -27,6 +27,7 @@ def piece_path(out:Path, network:str, layer:str, pos:int)->Path:
     "Where the unit of work (network, layer, class position) is kept."
     return Path(out) / "units" / network / layer / f"{pos:04d}.nc"
 
+# %% ../nbs/83_study.ipynb
 SCRATCH = ".gridablate-scratch"          # kept only while a run runs (neuron values); a killed run's, by the next claim
 CONTROL_PREFIX = "control-"              # out/control-KIND: a negative control of the study in out (`run_study`)
 
@@ -55,6 +56,7 @@ def study_network(item, # a name, a 'FILE.py:FUNCTION' spec, a `Network`, or 'ob
                               "FILE.py:FUNCTION")
     return resolve_network(item, study.weights, device, study.seed)
 
+# %% ../nbs/83_study.ipynb
 def study_networks(study:Study, device="cpu")->list:
     "Every network of the study, built, after checking their names, the study's layers and its companions."
     nets = [study_network(item, study, device) for item in study.networks]
@@ -68,6 +70,7 @@ def study_networks(study:Study, device="cpu")->list:
         raise GridablateError(f"companions {missing} are not networks of the study: choose among {names}")
     return nets
 
+# %% ../nbs/83_study.ipynb
 @dataclasses.dataclass
 class Prepared:
     "One network of a study, ready for its units of work."
@@ -78,6 +81,7 @@ class Prepared:
         "Remove what this run keeps on disk for the network only while it runs."
         if self.neurons is not None: self.neurons.close()
 
+# %% ../nbs/83_study.ipynb
 def prepare_network(study:Study, # the study
                     out:Path, # its output folder (the caller holds its lock)
                     item, # one of `study.networks`, or the network built from it
@@ -119,6 +123,7 @@ def control_path(out, # a study's output folder
     "Where the control `kind` of the study in `out` runs."
     return Path(out) / f"{CONTROL_PREFIX}{kind}"
 
+# %% ../nbs/83_study.ipynb
 def check_controls(study:Study, # the study
                    controls, # kinds of control: a tuple, or a comma-separated string ('labels,weights')
                   )->tuple:
@@ -128,6 +133,7 @@ def check_controls(study:Study, # the study
     for k in kinds: control_study(study, k)                                       # unknown, or the study itself
     return tuple(k for k in CONTROLS if k in kinds)
 
+# %% ../nbs/83_study.ipynb
 def controls_attr(out:Path, study:Study, controls:tuple=())->str:
     "The `controls` attribute: kind → folder of the controls asked for now or already run beside the study in `out`."
     def ran(k):
@@ -155,6 +161,7 @@ def results_attrs(study:Study, prepared:dict)->dict:
                                     "numpy": np.__version__, "sklearn": sklearn.__version__, "xarray": xr.__version__}),
             "description": about}
 
+# %% ../nbs/83_study.ipynb
 def _classes_agree(prepared:dict)->list:
     "The study's class names, the same for every network."
     names = {n: w.classes for n, w in prepared.items()}
@@ -178,6 +185,7 @@ def finish_study(study:Study, out:Path, prepared:dict, units:dict, device:str="c
     write(results, out / "results.zarr")
     return results
 
+# %% ../nbs/83_study.ipynb
 def _run_held(study:Study, out:Path, progress:bool, device:str, max_memory:int|None, controls:tuple=())->xr.Dataset:
     "The body of `run_study`, with `out`'s lock held: compute what is missing, gather, write `results.zarr`."
     claim(out, study)

@@ -30,6 +30,7 @@ def fourier_params(n:int, # images
     "Random initial spectra (n,3,size,size//2+1,2) to optimise."
     return (torch.randn(n, 3, size, size // 2 + 1, 2, generator=generator) * std).requires_grad_()
 
+# %% ../nbs/77_visualize.ipynb
 def fourier_image(params:torch.Tensor, # (n,3,size,size//2+1,2) from `fourier_params`
                   decay:float=1., # spectrum falls as 1/frequency**decay
                  )->torch.Tensor:
@@ -131,6 +132,7 @@ def layer_patterns(net:Network, # the network
             for l in layers: parts[l].append(acts[l].cpu())
     return {l: torch.cat(p) for l, p in parts.items()}
 
+# %% ../nbs/77_visualize.ipynb
 def rank_correlations(a:torch.Tensor, # (n,units) patterns
                       b:torch.Tensor, # (m,units) patterns
                      )->torch.Tensor:
