@@ -81,6 +81,7 @@ class RunOptions:
     stored:Path|None = None # the stored study this run reruns, to compare with
     controls:tuple = () # negative controls run beside the study, each into out/control-KIND (`record.CONTROLS`)
 
+# %% ../nbs/90_cli.ipynb
 def _options(out, device, max_memory, wait, scheduler, no_check, stored, control=None)->RunOptions:
     "Checked run options."
     import torch
@@ -163,6 +164,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
                   crossfit=True if crossfit else False if no_crossfit else None)
     return execute(study, opts)
 
+# %% ../nbs/90_cli.ipynb
 def execute(study, # the `record.Study` to run
             opts:RunOptions, # how
            ):

@@ -50,6 +50,7 @@ def compare_cells(a:xr.Dataset, b:xr.Dataset, # results of the same study under 
     t["probe_difference"] = t[f"probe_{nb}"] - t[f"probe_{na}"]
     return t.dropna(subset=[f"deficit_{na}", f"deficit_{nb}"], how="all")
 
+# %% ../nbs/89_compare.ipynb
 def compare_grids(a:xr.Dataset, b:xr.Dataset, names:tuple=("gridablate", "paper"))->pd.DataFrame:
     "Per (network, layer): how far the two grids differ, and whether they order the (class, cell)s alike."
     _same_study(a, b)
@@ -66,6 +67,7 @@ def compare_grids(a:xr.Dataset, b:xr.Dataset, names:tuple=("gridablate", "paper"
             else: rows.append(r)
     return pd.DataFrame(rows)
 
+# %% ../nbs/89_compare.ipynb
 def compare_claims(a:xr.Dataset, b:xr.Dataset, names:tuple=("gridablate", "paper"),
                    n_boot:int=1000, # class-bootstrap replicates
                    seed:int=0, # seeds the resamples (the same for both)
@@ -78,6 +80,7 @@ def compare_claims(a:xr.Dataset, b:xr.Dataset, names:tuple=("gridablate", "paper
     t["verdict_differs"] = t[f"verdict_{names[0]}"] != t[f"verdict_{names[1]}"]
     return t
 
+# %% ../nbs/89_compare.ipynb
 def compare_presets(a:xr.Dataset, b:xr.Dataset, # results of the same study under two presets
                     names:tuple=("gridablate", "paper"), n_boot:int=1000, seed:int=0)->dict:
     "Claims, cells and grids of two presets' results side by side (`compare_claims`, `compare_cells`, `compare_grids`)."

@@ -110,6 +110,7 @@ def grid_table(results:xr.Dataset, # from `run_study`
     cols = ["class", "layer", "sel_bin", "mag_bin", measure]
     return pd.concat([p.to_dataframe(name=measure).reset_index()[cols] for p in parts], ignore_index=True)
 
+# %% ../nbs/85_figures.ipynb
 def row_shade(t:pd.DataFrame, # from `grid_table`
               measure:str, # its measure column
              )->pd.Series:
@@ -118,6 +119,7 @@ def row_shade(t:pd.DataFrame, # from `grid_table`
     lo, hi = g.transform("min"), g.transform("max")
     return ((t[measure] - lo) / (hi - lo).where(hi > lo)).fillna(.5).where(t[measure].notna())
 
+# %% ../nbs/85_figures.ipynb
 def grid_panel(results:xr.Dataset, # from `run_study`
                network:str, # which network
                measure:str="rank_deficit", # a key of `MEASURES`
@@ -154,6 +156,7 @@ def grid_panel(results:xr.Dataset, # from `run_study`
         column=alt.Column("layer:N", sort=cols, title=None), spacing={"row": 6, "column": 8}
     ).properties(title=[title, "(selectivity up, magnitude right in each grid)"])
 
+# %% ../nbs/85_figures.ipynb
 def figure2(results:xr.Dataset, # from `run_study`
             network:str, # which network
             measures:tuple=("probe_accuracy", "rank_deficit"), # one panel per measure, keys of `MEASURES`

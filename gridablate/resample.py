@@ -64,6 +64,7 @@ def class_weights(n_classes:int, # classes in the study
     rng = np.random.default_rng(seed)
     return rng.multinomial(n_classes, np.full(n_classes, 1 / n_classes), n_boot) / n_classes
 
+# %% ../nbs/87a_resample.ipynb
 def class_mean(f:np.ndarray, # (classes, …) one contribution per class; NaN: the class has none
                W:np.ndarray, # (n_boot, classes) from `class_weights`
               )->tuple:

@@ -116,6 +116,7 @@ def wilson(k:int, # successes
     ci = sps.binomtest(int(k), int(n)).proportion_ci(level, method="wilson")
     return float(ci.low), float(ci.high)
 
+# %% ../nbs/87c_scenarios.ipynb
 def scenario_table(base:dict, # from `study_base`
                    n:int=500, # simulated studies per claim and scenario
                    n_boot:int=1000, # class-bootstrap replicates per study

@@ -45,6 +45,7 @@ def cell_table(results:xr.Dataset, # from `run_study`
     return t.dropna(subset=["s", "m", "deficit"])[["layer", "class", "sel_bin", "mag_bin", "s", "m", "deficit",
                                                    "probe"]]
 
+# %% ../nbs/87_stats.ipynb
 def _ols(X:np.ndarray, y:np.ndarray)->dict:
     "OLS fit with R², Gaussian log-likelihood and AIC."
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)
@@ -146,6 +147,7 @@ def bootstrap_deficits(results:xr.Dataset, # from `run_study`
             out[:, l, c] = (counts @ v.T / n).reshape(n_boot, R, K)
     return out
 
+# %% ../nbs/87_stats.ipynb
 def _spearman_rows(x:np.ndarray, Y:np.ndarray)->np.ndarray:
     "Spearman's rho between the vector `x` and every row of `Y`."
     rx = sps.rankdata(x); ry = sps.rankdata(Y, axis=1)
@@ -157,6 +159,7 @@ def spearman(x:np.ndarray, y:np.ndarray)->float:
     "Spearman's rho of two vectors (NaN if either is constant or they are too short)."
     return float(_spearman_rows(x, y[None])[0]) if len(x) > 2 else np.nan
 
+# %% ../nbs/87_stats.ipynb
 def probe_deficit_correlation(results:xr.Dataset, # from `run_study`
                               n_boot:int=1000, # bootstrap resamples of the images
                               level:float=.95, # coverage of the interval
@@ -230,6 +233,7 @@ def null_table(results:xr.Dataset, # from `run_study` with `n_null` > 0
             "above_all", "beats_null"]
     return pd.concat(parts, ignore_index=True)[cols]
 
+# %% ../nbs/87_stats.ipynb
 def null_counts(results:xr.Dataset, # from `run_study` with `n_null` > 0
                 alpha:float=.05, # level after correction
                 method:str="bh", # 'bh' or 'holm'
@@ -252,6 +256,7 @@ def null_pvalues(null:np.ndarray, # (..., draws) deficits of random unit groups 
         p = (1 + (null >= obs).sum(-1)) / (1 + k)
     return np.where(np.isfinite(obs[..., 0]) & (k > 0), p, np.nan)
 
+# %% ../nbs/87_stats.ipynb
 def min_draws(n_tests:int, # tests corrected together (the family)
               q:float=.05, # level after correction
              )->int:

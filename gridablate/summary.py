@@ -44,6 +44,7 @@ def short_number(x:float, # a statistic's value
     if x is None or not np.isfinite(x): return ""
     return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2g}"
 
+# %% ../nbs/88_summary.ipynb
 def verdict_table(claims_df:pd.DataFrame, # from `verdicts.claims`: a row per (network, claim)
                   controls:dict|None=None, # {name: `verdicts.claims` of a control study}, set beside the study's
                   name:str="study", # what the study's own rows are called beside its controls

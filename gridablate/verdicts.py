@@ -328,6 +328,7 @@ def network_claims(results:xr.Dataset, # from `run_study`
                         rule=RULES[claim].format(band=band, floor=floor, gain3=gain3, min_gain=min_gain)))
     return pd.DataFrame(out)
 
+# %% ../nbs/87b_verdicts.ipynb
 def claims(results:xr.Dataset, # from `run_study`
            n_boot:int=1000, # class-bootstrap replicates
            level:float=.95, # coverage of the intervals
@@ -338,6 +339,7 @@ def claims(results:xr.Dataset, # from `run_study`
     return pd.concat([network_claims(results, str(n), n_boot, level, seed=seed, **kw) for n in results.network.values],
                      ignore_index=True)
 
+# %% ../nbs/87b_verdicts.ipynb
 def format_claims(df:pd.DataFrame, # from `claims`
                  )->str:
     "The claims as text: a line per network and claim with its reason below, then each claim's rule once."
