@@ -112,7 +112,7 @@ def test_hostile_class_names_reach_no_shell(tmp_path):
                         "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "net.py", "out"]    # no "pwned", nothing else
     assert r.returncode == 0, r.stderr[-3000:]
-    from gridablate.activations import load
+    from gridablate.store import load
     res = load(tmp_path / "out" / "results.zarr")
     assert list(res["class"].values) == CLASSES and list(res.network.values) == [NET_NAME]
     assert list(res.layer.values) == [LAYER]
