@@ -137,7 +137,8 @@ def rank_deficits_layers(net:Network, # the network
                          naive:bool=False, # one full pass per group (the reference) instead of the engine
                         )->dict:
     "Per-image rank change {layer: (groups, N)} from ablating each group of units of each layer of `groups`."
-    rank, unit = (method or Method.of()).rank, (method or Method.of()).unit
+    method = method or Method.of()
+    rank, unit = method.rank, method.unit
     check_unit(unit)
     if rank not in RANKS: raise GridablateError(f"unknown rank {rank!r}: use 'tie_aware' or 'paper'")
     for l in groups: net.layer(l)                                       # an unknown layer, said with the known ones
