@@ -43,7 +43,7 @@ def check_zoo(networks:list, # tiny network names
     rec, out = zoo_record(), {"world": {"images": len(ds), "classes": len(CLASSES), "seconds": round(gen_s, 2)}}
     if log: log(f"world: {len(ds)} test images of {len(CLASSES)} classes drawn in {gen_s:.1f} s")
     for name in networks:
-        with torch.no_grad(): acc = (load_network(name)(x).argmax(1) == y).float().mean().item()
+        with torch.no_grad(): acc = int((load_network(name)(x).argmax(1) == y).sum()) / len(y)   # as recorded
         out[name] = {"test_accuracy": acc, "recorded_accuracy": rec[name]["test_accuracy"]}
         if log: log(f"{name:15s} top-1 {acc:.3f} on {len(ds)} images "
                     f"(recorded {rec[name]['test_accuracy']:.3f} on {rec[name]['test_images']})")
@@ -106,7 +106,7 @@ def _options(out, device, max_memory, wait, scheduler, no_check, stored, control
 @call_parse
 def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours as FILE.py:FUNCTION / MODULE:FUNCTION
         source:str="world", # images: world, imagenet:PATH, imagenette:PATH or folder:PATH
-        classes:str=None, # comma-separated class names or ids (default: all world classes / the paper's 8)
+        classes:str=None, # comma-separated class names or ids (default: the world's 24 study classes / the paper's 8)
         n_per_class:int=50, # images per class
         layers:str=None, # comma-separated analysis layers (default: all of each network's)
         rows:int=4, # grid strips along selectivity

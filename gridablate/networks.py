@@ -17,8 +17,8 @@ from .errors import GridablateError, unknown_name
 from .weights import read_weights, load_weights
 
 # %% auto 0
-__all__ = ['ALEXNET_LAYERS', 'VGG16_LAYERS', 'MOBILENET_V2_LAYERS', 'RESNET101_LAYERS', 'TORCHVISION_LAYERS', 'IMAGENET_MEAN',
-           'IMAGENET_STD', 'PREPROCESS', 'Network', 'unit_float', 'prepare_image', 'wrap_model']
+__all__ = ['ALEXNET_LAYERS', 'VGG16_LAYERS', 'MOBILENET_V2_LAYERS', 'RESNET101_LAYERS', 'VIT_B_16_LAYERS', 'TORCHVISION_LAYERS',
+           'IMAGENET_MEAN', 'IMAGENET_STD', 'PREPROCESS', 'Network', 'unit_float', 'prepare_image', 'wrap_model']
 
 # %% ../nbs/20_networks.ipynb
 ALEXNET_LAYERS = dict(conv1='features.1', conv2='features.4', conv3='features.7', conv4='features.9',
@@ -27,8 +27,9 @@ VGG16_LAYERS = dict(block1='features.3', block2='features.8', block3='features.1
                     block5='features.29', dense1='classifier.1', dense2='classifier.4')
 MOBILENET_V2_LAYERS = {f'features.{i}': f'features.{i}' for i in range(1, 19)}
 RESNET101_LAYERS = {f'layer{i}.{j}': f'layer{i}.{j}' for i, n in enumerate((3, 4, 23, 3), 1) for j in range(n)}
+VIT_B_16_LAYERS = {f'block{i + 1}': f'encoder.layers.encoder_layer_{i}.mlp.1' for i in range(12)}  # after mlp_units
 TORCHVISION_LAYERS = dict(alexnet=ALEXNET_LAYERS, vgg16=VGG16_LAYERS, mobilenet_v2=MOBILENET_V2_LAYERS,
-                          resnet101=RESNET101_LAYERS)
+                          resnet101=RESNET101_LAYERS, vit_b_16=VIT_B_16_LAYERS)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 # %% ../nbs/20_networks.ipynb
@@ -183,9 +184,10 @@ def layer(self:Network, name:str)->nn.Module:
 def check(self:Network, size:int|None=None, # image side; `input_size` if None
          )->Network:
     "Raise unless every analysis layer runs once per forward pass, in the listed order, with one class per logit."
-    calls, hooks, names = [], [], list(self.layers)
+    calls, hooks, names, shapes = [], [], list(self.layers), {}
+    def seen(n, o): calls.append(n); shapes[n] = tuple(getattr(o, 'shape', ()))
     try:
-        for n in names: hooks.append(self.layer(n).register_forward_hook(lambda m, i, o, n=n: calls.append(n)))
+        for n in names: hooks.append(self.layer(n).register_forward_hook(lambda m, i, o, n=n: seen(n, o)))
         s = size or self.input_size
         with torch.no_grad(): out = self(torch.zeros(1, 3, s, s, device=self.device))
     finally:
@@ -198,6 +200,10 @@ def check(self:Network, size:int|None=None, # image side; `input_size` if None
     if calls != names:
         raise GridablateError(f'layers are not listed in network order; the forward pass reaches them in this order: '
                               f'{calls}')
+    if odd := {n: s for n, s in shapes.items() if len(s) not in (2, 4)}:
+        raise GridablateError(f'layers {odd} give outputs that are neither (batch, units) nor (batch, units, height, '
+                              'width): analyse such modules, or for a vision transformer call '
+                              'gridablate.transformers.mlp_units(model) first and analyse the paths it returns')
     if not isinstance(out, torch.Tensor) or out.shape[-1] != len(self.classes):
         raise GridablateError(f'the model gives {getattr(out, "shape", type(out))} outputs but {len(self.classes)} '
                               'class names: give one name per logit')

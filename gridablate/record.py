@@ -11,6 +11,7 @@ from .errors import GridablateError
 from .method import Method, PRESETS, OPTIONS
 from .registry import NETWORKS, TINY_NAMES, is_network
 from .sources import check_source, LABELS
+from .world import STUDY_CLASSES
 
 # %% auto 0
 __all__ = ['CONTROLS', 'Study', 'control_study', 'stored_study']
@@ -23,7 +24,7 @@ class Study:
     "Everything that defines a study: networks, images, the method's settings and the seed."
     networks:tuple = TINY_NAMES # names of `NETWORKS`, 'FILE.py:FUNCTION' specs, or `Network` objects
     source:object = "world" # 'world', 'imagenet:PATH', 'imagenette:PATH', 'folder:PATH', or a torch Dataset
-    classes:tuple|None = None # class names or ids (default: all world classes / the paper's 8 ImageNet classes)
+    classes:tuple|None = None # class names or ids (default: the world's 24 `STUDY_CLASSES` / the paper's 8 on ImageNet)
     n_per_class:int = 50 # images per class
     layers:tuple|None = None # analysis layers (default: every analysis layer of each network)
     rows:int = 4 # grid strips along selectivity
@@ -59,8 +60,10 @@ class Study:
                          for k in PRESETS[self.preset]}, rows=self.rows, cols=self.cols, folds=self.folds)
 
     def image_classes(self)->tuple|None:
-        "The classes to take images of: as given; else, for ImageNet under the paper's preset, the paper's (50 for an "
-        "AlexNet-only study, the first 8 otherwise, as its scripts); else None, the source's default."
+        "The classes to take images of: as given; else the world's `STUDY_CLASSES`; for ImageNet under the paper's "
+        "preset, the paper's (50 for an AlexNet-only study, the first 8 otherwise, as its scripts); else None, the "
+        "source's default."
+        if self.classes is None and self.source == "world": return STUDY_CLASSES
         if self.classes is not None or self.preset != "paper" or not str(self.source).startswith("imagenet:"):
             return self.classes
         from gridablate.data import PAPER_CLASSES_50, PAPER_CLASSES_8

@@ -12,13 +12,14 @@ from .draws import draw_seed
 from .networks import Network, TORCHVISION_LAYERS, IMAGENET_MEAN, IMAGENET_STD
 from .weights import read_weights, load_weights
 from .paper_alexnet import paper_alexnet
+from .transformers import mlp_units
 from . import zoo, world
 
 # %% auto 0
 __all__ = ['TINY_NAMES', 'NETWORKS', 'checkpoint_path', 'load_network', 'is_network', 'network_from_spec', 'resolve_network']
 
 # %% ../nbs/26_registry.ipynb
-TINY_NAMES = ('tiny_alexnet', 'tiny_vgg', 'tiny_mobilenet', 'tiny_resnet') # the small nets of `gridablate.zoo`
+TINY_NAMES = ('tiny_alexnet', 'tiny_vgg', 'tiny_mobilenet', 'tiny_resnet', 'tiny_vit') # the small nets of `gridablate.zoo`
 NETWORKS = (*TORCHVISION_LAYERS, 'paper_alexnet', *TINY_NAMES) # 'paper_alexnet': `gridablate.paper_alexnet`
 
 # %% ../nbs/26_registry.ipynb
@@ -62,6 +63,7 @@ def _torchvision(name:str, weights, allow_download:bool, seed:int)->Network:
     else: sd, wid = read_weights(weights)
     module = _random(lambda: torchvision.models.get_model(name, weights=None), name, seed)
     if sd is not None: load_weights(module, sd, name, str(weights))
+    if name.startswith('vit_'): mlp_units(module)                       # each block's MLP hidden units first
     return Network(name, module, TORCHVISION_LAYERS[name], enum.IMAGENET1K_V1.meta['categories'],
                    IMAGENET_MEAN, IMAGENET_STD, 224, wid, 'imagenet', name)
 
@@ -75,7 +77,7 @@ def _tiny(name:str, weights, seed:int)->Network:
     else:
         sd, wid = read_weights(weights)
         module = load_weights(zoo.tiny_net(name), sd, name, str(weights))
-    return Network(name, module, {l: l for l in zoo.TINY_LAYERS[name]}, list(world.CLASSES),
+    return Network(name, module, zoo.TINY_LAYERS[name], list(world.CLASSES),
                    zoo.WORLD_MEAN, zoo.WORLD_STD, 32, wid, 'none', name)
 
 # %% ../nbs/26_registry.ipynb

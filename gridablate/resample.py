@@ -17,7 +17,7 @@ def _zoo_orders()->dict:
     from gridablate.zoo import TINY_LAYERS
     from gridablate.networks import TORCHVISION_LAYERS
     from gridablate.paper_alexnet import PAPER_ALEXNET_LAYERS
-    return {**TINY_LAYERS, **{k: list(v) for k, v in TORCHVISION_LAYERS.items()},
+    return {**{k: list(v) for k, v in (TINY_LAYERS | TORCHVISION_LAYERS).items()},
             "paper_alexnet": list(PAPER_ALEXNET_LAYERS)}
 
 def network_layers(results:xr.Dataset, # from `run_study`

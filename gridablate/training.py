@@ -12,10 +12,12 @@ from .world import world_batch, CLASSES
 from .zoo import tiny_net, TINY_NETS, WORLD_MEAN, WORLD_STD, INPUT_SIZE, WEIGHTS_DIR
 
 # %% auto 0
-__all__ = ['DEFAULT_EPOCHS', 'world_tensors', 'accuracy', 'train_tiny', 'save_tiny', 'retrain']
+__all__ = ['DEFAULT_EPOCHS', 'DEFAULT_LR', 'DEFAULT_POOL', 'world_tensors', 'accuracy', 'train_tiny', 'save_tiny', 'retrain']
 
 # %% ../nbs/15_training.ipynb
-DEFAULT_EPOCHS = {"tiny_alexnet": 10, "tiny_vgg": 6, "tiny_mobilenet": 5, "tiny_resnet": 5}
+DEFAULT_EPOCHS = {"tiny_alexnet": 12, "tiny_vgg": 6, "tiny_mobilenet": 3, "tiny_resnet": 2, "tiny_vit": 7}
+DEFAULT_LR = {"tiny_vit": 1e-3}   # peak learning rate where it is not 3e-3
+DEFAULT_POOL = {"tiny_vit": 120_000}   # training images where not 60,000: the transformer needs more to generalise
 
 def world_tensors(split:str, # 'train', 'val' or 'test'
                   n:int, # number of images (indices 0..n-1, so classes are balanced)
@@ -44,15 +46,17 @@ def accuracy(net:nn.Module, # a network in any mode (evaluated in eval mode)
 # %% ../nbs/15_training.ipynb
 def train_tiny(name:str, # one of `TINY_NETS`
                epochs:int|None=None, # passes over the pool (default: `DEFAULT_EPOCHS[name]`)
-               pool:int=60_000, # training images drawn from the world's train split
+               pool:int|None=None, # training images drawn from the world's train split (default: `DEFAULT_POOL`, else 60,000)
                batch_size:int=128, # images per step
-               lr:float=3e-3, # peak learning rate of the one-cycle schedule
+               lr:float|None=None, # peak learning rate of the one-cycle schedule (default: `DEFAULT_LR`, else 3e-3)
                seed:int=0, # seeds initialisation and batch order
-               test_images:int=2400, # test-split images for the final score
+               test_images:int=6000, # test-split images for the final score
                log=print, # called with a progress line after each epoch (or None)
               ):
     "Train a tiny network on the generated world; returns the trained net (eval mode) and its training record."
     epochs = DEFAULT_EPOCHS[name] if epochs is None else epochs
+    lr = DEFAULT_LR.get(name, 3e-3) if lr is None else lr
+    pool = DEFAULT_POOL.get(name, 60_000) if pool is None else pool
     if epochs < 1 or pool < batch_size: raise GridablateError("Need epochs >= 1 and pool >= batch_size.")
     x, y = world_tensors("train", pool)
     torch.manual_seed(seed)

@@ -9,30 +9,39 @@ import numpy as np, torch
 from torch.utils.data import Dataset
 
 # %% auto 0
-__all__ = ['SHAPES', 'PATTERNS', 'COLOURS', 'CLASSES', 'CONCEPTS', 'SPLITS', 'world_batch', 'WorldDataset']
+__all__ = ['SHAPES', 'PATTERNS', 'COLOURS', 'CLASSES', 'CONCEPTS', 'SPLITS', 'STUDY_CLASSES', 'world_batch', 'WorldDataset']
 
 # %% ../nbs/00_world.ipynb
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring")
 PATTERNS = ("solid", "striped", "dotted", "checkered")
-COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (60, 90, 235), "yellow": (235, 215, 40),
-           "magenta": (215, 60, 205), "cyan": (40, 205, 215), "orange": (245, 135, 30), "white": (240, 240, 240)}
-CLASSES = tuple(f"{p} {s}" for s in SHAPES for p in PATTERNS)
-CONCEPTS = SHAPES + PATTERNS + tuple(COLOURS) + ("background", "clutter")
+COLOURS = {"red": 0., "orange": 30., "yellow": 56., "green": 125., "blue": 225.}     # hue in degrees
+CLASSES = tuple(f"{c} {p} {s}" for s in SHAPES for p in PATTERNS for c in COLOURS)
+CONCEPTS = SHAPES + PATTERNS + tuple(COLOURS) + ("occluder", "clutter", "background")
 SPLITS = {"train": 0, "val": 1, "test": 2}
+STUDY_CLASSES = tuple(CLASSES[(s * len(PATTERNS) + p) * len(COLOURS) + (s * len(PATTERNS) + p) % len(COLOURS)]
+                      for s in range(len(SHAPES)) for p in range(len(PATTERNS)))
 
 # %% ../nbs/00_world.ipynb
 def _factors(seed:int, split:str, idx:int, size:int):
     "The random factors of image `idx` of `split`: a dict of scalars and small arrays."
     rng = np.random.default_rng([seed, SPLITS[split], int(idx)])
-    label = int(idx) % len(CLASSES)
-    f = dict(label=label, shape=label // len(PATTERNS), pattern=label % len(PATTERNS),
-             cx=rng.uniform(-.4, .4), cy=rng.uniform(-.4, .4), r=rng.uniform(.45, .7),
-             theta=rng.uniform(0, 2 * np.pi), colour=rng.integers(len(COLOURS)),
-             freq=rng.uniform(2.6, 3.4), phase=rng.uniform(0, 1, 2),
-             grey=rng.uniform(95, 170), tint=rng.uniform(-22, 22, 3), sigma=rng.uniform(0, 12),
-             n_lines=rng.integers(0, 4), lines=rng.uniform(-1, 1, (3, 4)), line_rgb=rng.uniform(0, 255, (3, 3)))
+    label, nc = int(idx) % len(CLASSES), len(COLOURS)
+    f = dict(label=label, shape=label // (nc * len(PATTERNS)), pattern=label // nc % len(PATTERNS), colour=label % nc,
+             cx=rng.uniform(-.45, .45), cy=rng.uniform(-.45, .45), r=rng.uniform(.4, .7),
+             theta=rng.uniform(0, 2 * np.pi), hue=rng.normal(0, 9), sat=rng.uniform(.55, 1), val=rng.uniform(.6, 1),
+             freq=rng.uniform(2.4, 3.6), phase=rng.uniform(0, 1, 2), dark=rng.uniform(.15, .35),
+             grey=rng.uniform(80, 180), tint=rng.uniform(-30, 30, 3), sigma=rng.uniform(2, 16),
+             n_lines=rng.integers(0, 4), lines=rng.uniform(-1, 1, (4, 4)), line_rgb=rng.uniform(0, 255, (4, 3)),
+             occluded=rng.uniform() < .3, occ=rng.uniform(-1, 1, 2), occ_r=rng.uniform(.25, .45),
+             occ_rgb=rng.uniform(0, 255, 3))
     f["noise"] = rng.standard_normal((size, size, 3)).astype(np.float32)
     return f
+
+# %% ../nbs/00_world.ipynb
+def _hsv_rgb(h, s, v):
+    "RGB in [0, 255] of hues `h` (degrees), saturations `s` and values `v` in [0, 1] (arrays of one shape)."
+    k = (np.stack([5., 3., 1.], -1) + (h[..., None] % 360) / 60) % 6
+    return 255 * (v[..., None] - v[..., None] * s[..., None] * np.clip(np.minimum(k, 4 - k), 0, 1))
 
 # %% ../nbs/00_world.ipynb
 def _shape_mask(u, v, shape):
@@ -85,22 +94,30 @@ def _render(fs:list, size:int):
             t = np.clip(((xx - x0) * ex + (yy - y0) * ey) / (ex * ex + ey * ey + 1e-9), 0, 1)
             m = np.hypot(xx - x0 - t * ex, yy - y0 - t * ey) < half_width
             img[i][m] = rgb; clutter[i] |= m
-    rgb = np.array(list(COLOURS.values()), float)[col("colour")][:, None, None, :]
-    img = np.where(obj[..., None], np.where(on[..., None], rgb, .25 * rgb), img)
+    hue = np.array(list(COLOURS.values()))[col("colour")] + col("hue")
+    rgb = _hsv_rgb(hue, col("sat"), col("val"))[:, None, None, :]
+    img = np.where(obj[..., None], np.where(on[..., None], rgb, col("dark")[:, None, None, None] * rgb), img)
+    occ = np.stack(col("occ"))
+    occluder = col("occluded")[:, None, None] & (np.hypot(xx[None] - cx[:, None, None] - occ[:, 0, None, None] * r,
+                                                         yy[None] - cy[:, None, None] - occ[:, 1, None, None] * r)
+                                                 < col("occ_r")[:, None, None] * r)
+    img = np.where(occluder[..., None], np.stack(col("occ_rgb"))[:, None, None, :], img)
     img += col("sigma")[:, None, None, None] * np.stack([f["noise"] for f in fs])
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    seen = obj & ~occluder
     masks = np.zeros((B, len(CONCEPTS), size, size), bool)
     b = np.arange(B)
-    masks[b, col("shape")] = obj
-    masks[b, len(SHAPES) + col("pattern")] = obj
-    masks[b, len(SHAPES) + len(PATTERNS) + col("colour")] = obj
-    masks[:, CONCEPTS.index("clutter")] = clutter & ~obj
-    masks[:, CONCEPTS.index("background")] = ~obj & ~clutter
+    masks[b, col("shape")] = seen
+    masks[b, len(SHAPES) + col("pattern")] = seen
+    masks[b, len(SHAPES) + len(PATTERNS) + col("colour")] = seen
+    masks[:, CONCEPTS.index("occluder")] = occluder
+    masks[:, CONCEPTS.index("clutter")] = clutter & ~obj & ~occluder
+    masks[:, CONCEPTS.index("background")] = ~obj & ~clutter & ~occluder
     return img, col("label"), masks
 
 # %% ../nbs/00_world.ipynb
 def world_batch(split:str, # 'train', 'val' or 'test'
-                idx, # image indices (any iterable of ints >= 0); label = index % 24
+                idx, # image indices (any iterable of ints >= 0); label = index % 120
                 size:int=32, # image side in pixels
                 seed:int=0, # world seed: same seed, same pixels
                 chunk:int=512, # images rendered per vectorised step (bounds memory)
@@ -122,7 +139,7 @@ class WorldDataset(Dataset):
     def __init__(self,
                  split:str='test', # 'train', 'val' or 'test'
                  n_per_class:int=50, # images of each class
-                 classes=None, # class names or indices to include (default: all 24)
+                 classes=None, # class names or indices to include (default: all 120)
                  size:int=32, # image side in pixels
                  seed:int=0, # world seed
                  masks:bool=False, # also return the (C,size,size) concept masks
@@ -150,4 +167,5 @@ def _class_id(c):
     "A world class index from a name or an index, with an error that lists the names."
     if isinstance(c, (int, np.integer)) and 0 <= c < len(CLASSES): return int(c)
     if c in CLASSES: return CLASSES.index(c)
-    raise GridablateError(f"Unknown world class {c!r}: use an index 0..{len(CLASSES)-1} or one of {list(CLASSES)}.")
+    raise GridablateError(f"Unknown world class {c!r}: use an index 0..{len(CLASSES)-1} or a name 'COLOUR PATTERN "
+                          f"SHAPE' of {list(COLOURS)}, {list(PATTERNS)} and {list(SHAPES)}, as {CLASSES[7]!r}.")
