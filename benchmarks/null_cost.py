@@ -27,7 +27,7 @@ def one(network:str, n_classes:int, n_null:int)->dict:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--networks", default="tiny_alexnet,tiny_vgg,tiny_mobilenet,tiny_resnet")
+    p.add_argument("--networks", default="tiny_alexnet,tiny_vgg,tiny_mobilenet,tiny_resnet,tiny_vit")
     p.add_argument("--classes", type=int, default=8)
     p.add_argument("--null", default="0,8", help="null draws per cell size; the first is the reference")
     p.add_argument("--repeat", type=int, default=2)

@@ -27,14 +27,14 @@ def test_run_writes_the_zoo_check_and_the_results(tmp_path):
                    "--layers", "conv2,dense1", "--n_null", "3", "--n_offtarget", "4", "--out", str(tmp_path / "res"))
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "res" / "zoo_check.json").read_text())
-    assert summary["world"]["images"] == 10 * 24
+    assert summary["world"]["images"] == 10 * 120                # the zoo check: every class of the world
     assert summary["tiny_alexnet"]["test_accuracy"] > 0.5
     assert "results:" in r.stdout and "tiny_alexnet" in r.stdout
     from gridablate.store import load
     res = load(tmp_path / "res" / "results.zarr")
     assert dict(res.sizes) == {"network": 1, "layer": 2, "class": 3, "sel_bin": 4, "mag_bin": 4, "unit": 128,
                               "sample": 10, "offsample": 4, "half": 2, "draw": 3}
-    assert list(res["class"].values) == ["solid circle", "checkered square", "checkered cross"]
+    assert list(res["class"].values) == ["red solid circle", "yellow striped circle", "blue checkered circle"]
     assert json.loads(res.attrs["config"])["n_per_class"] == 10
     assert json.loads(res.attrs["config"])["n_offtarget"] == 4
     assert "over 4 images" in res.offtarget_deficit.attrs["description"]

@@ -8,10 +8,10 @@ from gridablate.weights import *
 from gridablate.registry import *
 from gridablate.errors import *
 
-SMALL = dict(alexnet=64, vgg16=32, mobilenet_v2=32, resnet101=32)  # smallest convenient sides that run
+SMALL = dict(alexnet=64, vgg16=32, mobilenet_v2=32, resnet101=32, vit_b_16=224)  # smallest convenient sides that run
 WIDTHS = dict(alexnet=[64, 192, 384, 256, 256, 4096, 4096], vgg16=[64, 128, 256, 512, 512, 4096, 4096],
               mobilenet_v2=[16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320, 1280],
-              resnet101=[256] * 3 + [512] * 4 + [1024] * 23 + [2048] * 3)
+              resnet101=[256] * 3 + [512] * 4 + [1024] * 23 + [2048] * 3, vit_b_16=[3072] * 12)
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +87,26 @@ def test_hub_checkpoint_found_offline(torch_home, offline):
         got = net.module.state_dict()
         assert got.keys() == sd.keys() and all(torch.equal(got[k], sd[k]) for k in sd)
     assert net.classes[:2] == ['tench', 'goldfish'] and net.mean == (0.485, 0.456, 0.406)
+
+
+def test_vit_hub_checkpoint_found_offline(torch_home, offline):
+    "vit_b_16's ImageNet file, made here: read from the hub folder, its MLP units exposed, the logits torchvision's."
+    sd = shifted_state('vit_b_16', by=0.01)
+    path = checkpoint_path('vit_b_16')
+    assert path == torch_home / 'hub' / 'checkpoints' / 'vit_b_16-c867db91.pth'
+    path.parent.mkdir(parents=True)
+    torch.save(sd, path)
+    net = load_network('vit_b_16')
+    assert net.weights_id == 'torchvision:ViT_B_16_Weights.IMAGENET1K_V1' and net.preprocess == 'imagenet'
+    got = net.module.state_dict()
+    assert got.keys() == sd.keys() and all(torch.equal(got[k], sd[k]) for k in sd)
+    plain = torchvision.models.get_model('vit_b_16').eval()
+    plain.load_state_dict(sd)
+    x, seen = torch.rand(2, 3, 224, 224), {}
+    h = net.layer('block3').register_forward_hook(lambda m, i, o: seen.update(o=o.shape))
+    with torch.no_grad(): same = torch.equal(net(x), plain(net.normalise(x)))
+    h.remove()
+    assert same and seen['o'] == (2, 3072, 197, 1)
 
 
 def test_missing_weights_says_where(torch_home, offline):
@@ -189,7 +209,8 @@ def test_tiny_networks():
     assert TINY_NAMES == tuple(zoo.TINY_NETS)
     for name in TINY_NAMES:
         net = load_network(name, weights='random').check()
-        assert list(net.layers) == list(zoo.TINY_LAYERS[name]) == list(net.layers.values())
+        assert net.layers == zoo.TINY_LAYERS[name]
+        assert name == 'tiny_vit' or list(net.layers) == list(net.layers.values())      # convnets: names are paths
         assert net.classes == list(world.CLASSES) and net.input_size == 32
         assert (net.mean, net.std) == (tuple(zoo.WORLD_MEAN), tuple(zoo.WORLD_STD))
         assert net(torch.rand(2, 3, 32, 32)).shape == (2, len(world.CLASSES))

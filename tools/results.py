@@ -3,19 +3,17 @@
 
 1. runs `gridablate run --control labels` (the tiny zoo on the generated world, every default) into
    gridablate-results/default/, its labels control into default/control-labels/ (resumable: an interrupted run
-   goes on where it stopped; delete the folder to start over), and the same study and its labels control under
-   the paper's preset, without the companions, into gridablate-results/presets/paper/: the same networks, classes
-   and images (the slow one: every activation a unit, and its probe 200 fits per cell; its control costs as much
-   again);
+   goes on where it stopped; delete the folder to start over), and the same study under the paper's preset,
+   without the companions and the tiny ResNet (`PAPER_NETWORKS`), on the first `--paper-classes` (default 8) of the
+   study's classes, as the paper took 8 classes for its networks other than AlexNet, into gridablate-results/presets/paper/ (the slow one: every
+   activation a unit, and its probe 200 fits per cell), and its labels control on the first `--paper-control` (default
+   2) of them into presets/paper-control-labels-N/;
 2. writes compact copies of their results.zarr to nbs/results/: default.nc.gz, control_labels.nc.gz,
    presets_paper.nc.gz and presets_paper_control_labels.nc.gz (gzipped netCDF3; the paper preset's copies without
    their per-unit variables, which the runs' own stores keep);
 3. re-executes nbs/results/default.ipynb and nbs/index.ipynb in place, cleans them with nbdev_clean and
    regenerates README.md.
-`--controls-only` runs (and compacts) only the two labels controls, each as a study of its own in the folder the
-study's `--control labels` would use. `--paper-classes N` runs the paper preset's control on the world's first N
-classes only (its study record, kept in the copy's `config` attribute, says which), into
-presets/paper-control-labels-N/: a control of the paper-preset study on those classes, not of the shipped one.
+`--controls-only` runs (and compacts) only the two labels controls, each as a study of its own.
 `--run-args "..."` adds options to every `gridablate run` and `--dest DIR` writes the copies elsewhere: together they
 try the script on a small study without touching the shipped files.
 `--paper` instead executes nbs/results/paper.ipynb in place (`make paper`): the paper's setup, which needs ImageNet
@@ -26,12 +24,16 @@ try the script on a small study without touching the shipped files.
 from __future__ import annotations
 import argparse, gzip, os, subprocess, sys, time
 from pathlib import Path
+from gridablate.world import CLASSES, STUDY_CLASSES
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "nbs" / "results" / "default.nc.gz"
 UNIT_VARS = ("class_mean", "selectivity", "magnitude", "unit_sel_bin", "unit_mag_bin")
 PAGES = (ROOT / "nbs" / "results" / "default.ipynb", ROOT / "nbs" / "index.ipynb")
 PAPER = ROOT / "nbs" / "results" / "paper.ipynb"
+# The paper preset's run leaves out the tiny ResNet: every activation a unit makes its run 2.5 to 12 minutes a class on
+# two cores (its bottleneck blocks hold 16,384 neurons a layer), against under a minute for the others.
+PAPER_NETWORKS = "tiny_alexnet,tiny_vgg,tiny_mobilenet,tiny_vit"
 
 def compact(src:Path, # a results.zarr written by `run_study`
             dst:Path=STORE, # the .nc.gz file to write
@@ -88,22 +90,25 @@ def execute(nb_path:Path, # the notebook
     finally: os.chdir(cwd)
     write_nb(nb, nb_path)
 
+def _ids(n:int)->str:
+    "The first `n` of the default study's classes, as world class ids for `--classes`."
+    return ",".join(str(CLASSES.index(c)) for c in STUDY_CLASSES[:n])
+
 def _paper_control(presets:Path, # the folder of the preset studies
-                   classes:int|None, # the world's first `classes` classes, or None: all of them, as the study
+                   classes:int, # the first `classes` of the study's classes
                   )->Path:
     "Where the paper preset's labels control runs."
-    return presets / "paper" / "control-labels" if classes is None else presets / f"paper-control-labels-{classes}"
+    return presets / f"paper-control-labels-{classes}"
 
 def run_controls(store:Path, # the default study's folder
-                 paper_classes:int|None=None, # classes of the paper preset's control (None: all, as its study)
+                 paper_classes:int=2, # the paper preset's control takes the first this many of the study's classes
                  extra:tuple=(), # more options for every `gridablate run`
                  bin_:Path=Path(sys.executable).parent, # where the `gridablate` script is
                 ):
     "Run only the labels controls of the default study and of its paper-preset version, each as a study of its own."
     gridablate = [str(bin_ / "gridablate"), "run", "--labels", "shuffled", "--companions", "none", "--no_check"]
     subprocess.run([*gridablate, *extra, "--out", str(store / "control-labels")], check=True, cwd=ROOT)
-    classes = [] if paper_classes is None else ["--classes", ",".join(map(str, range(paper_classes)))]
-    subprocess.run([*gridablate, "--preset", "paper", *extra, *classes,
+    subprocess.run([*gridablate, "--preset", "paper", "--networks", PAPER_NETWORKS, *extra, "--classes", _ids(paper_classes),
                     "--out", str(_paper_control(store.with_name("presets"), paper_classes))], check=True, cwd=ROOT)
 
 def main(argv=None):
@@ -115,13 +120,16 @@ def main(argv=None):
     p.add_argument("--execute", type=Path, nargs="+", help="only execute these notebooks in place (saving their outputs)")
     p.add_argument("--controls-only", action="store_true",
                    help="run and compact only the labels controls of the default study and of its paper-preset version")
-    p.add_argument("--paper-classes", type=int, default=None, metavar="N",
-                   help="run the paper preset's labels control on the world's first N classes (default: all 24)")
+    p.add_argument("--paper-classes", type=int, default=8, metavar="N",
+                   help="run the paper preset on the first N of the study's classes (default: 8, as the paper)")
+    p.add_argument("--paper-control", type=int, default=2, metavar="N",
+                   help="run the paper preset's labels control on the first N of those (default: 2)")
     p.add_argument("--run-args", default="", help="more options for every `gridablate run` (e.g. a small study)")
     p.add_argument("--dest", type=Path, default=STORE.parent, help="folder for the compact copies")
     a = p.parse_args(argv)
-    if a.paper_classes is not None and not 2 <= a.paper_classes <= 24:
-        p.error(f"--paper-classes takes 2 to 24 (the world's classes), got {a.paper_classes}")
+    if not 2 <= a.paper_control <= a.paper_classes <= len(STUDY_CLASSES):
+        p.error(f"--paper-classes and --paper-control take 2 to {len(STUDY_CLASSES)} classes (the study's), the "
+                f"control no more than the study, got {a.paper_classes} and {a.paper_control}")
     extra = tuple(a.run_args.split())
     bin_ = Path(sys.executable).parent
     t0 = time.time()
@@ -134,17 +142,14 @@ def main(argv=None):
         subprocess.run([str(bin_ / "nbdev_clean"), "--fname", str(PAPER)], check=True, cwd=ROOT)
         return print(f"executed {PAPER.relative_to(ROOT)} in {time.time() - t0:.0f} s")
     presets, gridablate = a.store.with_name("presets"), [str(bin_ / "gridablate"), "run"]
-    paper_control = _paper_control(presets, a.paper_classes)
-    if not a.no_run and a.controls_only: run_controls(a.store, a.paper_classes, extra, bin_)
+    paper_control = _paper_control(presets, a.paper_control)
+    if not a.no_run and a.controls_only: run_controls(a.store, a.paper_control, extra, bin_)
     elif not a.no_run:
         subprocess.run([*gridablate, "--control", "labels", *extra, "--out", str(a.store)], check=True, cwd=ROOT)
-        paper = [*gridablate, "--preset", "paper", "--companions", "none", *extra]
-        subprocess.run([*paper, *["--control", "labels"] * (a.paper_classes is None), "--out", str(presets / "paper")],
-                       check=True, cwd=ROOT)
-        if a.paper_classes is not None:
-            subprocess.run([*paper, "--labels", "shuffled", "--no_check", "--classes",
-                            ",".join(map(str, range(a.paper_classes))), "--out", str(paper_control)],
-                           check=True, cwd=ROOT)
+        paper = [*gridablate, "--preset", "paper", "--companions", "none", "--networks", PAPER_NETWORKS, *extra]
+        subprocess.run([*paper, "--classes", _ids(a.paper_classes), "--out", str(presets / "paper")], check=True, cwd=ROOT)
+        subprocess.run([*paper, "--labels", "shuffled", "--no_check", "--classes", _ids(a.paper_control),
+                        "--out", str(paper_control)], check=True, cwd=ROOT)
     copies = [(a.store / "control-labels", "control_labels.nc.gz", ()),
               (paper_control, "presets_paper_control_labels.nc.gz", UNIT_VARS)]
     if not a.controls_only:
