@@ -11,6 +11,7 @@ from .method import PRESETS
 from .record import Study
 from .stats import spearman
 from .verdicts import claims
+from .resample import network_layers
 
 # %% auto 0
 __all__ = ['run_presets', 'compare_cells', 'compare_grids', 'compare_claims', 'compare_presets', 'format_comparison']
@@ -56,7 +57,7 @@ def compare_grids(a:xr.Dataset, b:xr.Dataset, names:tuple=("gridablate", "paper"
     _same_study(a, b)
     rows = []
     for n in a.network.values:
-        for l in a.layer.values:
+        for l in network_layers(a, str(n)):                     # the network's own order, input side first
             r = {"network": str(n), "layer": str(l)}
             for k, short in (("rank_deficit", "deficit"), ("probe_accuracy", "probe")):
                 x, y = a[k].sel(network=n, layer=l).values.ravel(), b[k].sel(network=n, layer=l).values.ravel()

@@ -4,7 +4,7 @@
 1. runs `gridablate run --control labels` (the tiny zoo on the generated world, every default) into
    gridablate-results/default/, its labels control into default/control-labels/ (resumable: an interrupted run
    goes on where it stopped; delete the folder to start over), and the same study under the paper's preset,
-   without the companions and the tiny ResNet (`PAPER_NETWORKS`), on the first `--paper-classes` (default 8) of the
+   without the companions, the tiny ResNet and the tiny ViT (`PAPER_NETWORKS`), on the first `--paper-classes` (default 8) of the
    study's classes, as the paper took 8 classes for its networks other than AlexNet, into gridablate-results/presets/paper/ (the slow one: every
    activation a unit, and its probe 200 fits per cell), and its labels control on the first `--paper-control` (default
    2) of them into presets/paper-control-labels-N/;
@@ -31,9 +31,10 @@ STORE = ROOT / "nbs" / "results" / "default.nc.gz"
 UNIT_VARS = ("class_mean", "selectivity", "magnitude", "unit_sel_bin", "unit_mag_bin")
 PAGES = (ROOT / "nbs" / "results" / "default.ipynb", ROOT / "nbs" / "index.ipynb")
 PAPER = ROOT / "nbs" / "results" / "paper.ipynb"
-# The paper preset's run leaves out the tiny ResNet: every activation a unit makes its run 2.5 to 12 minutes a class on
-# two cores (its bottleneck blocks hold 16,384 neurons a layer), against under a minute for the others.
-PAPER_NETWORKS = "tiny_alexnet,tiny_vgg,tiny_mobilenet,tiny_vit"
+# The paper preset's run leaves out the tiny ResNet and the tiny ViT: with every activation a unit, a class takes the
+# ResNet 2.5 to 12 minutes on two cores (16,384 neurons a layer) and the ViT about 2 (each ablation runs the attention
+# blocks after it again), against under a minute for the others.
+PAPER_NETWORKS = "tiny_alexnet,tiny_vgg,tiny_mobilenet"
 
 def compact(src:Path, # a results.zarr written by `run_study`
             dst:Path=STORE, # the .nc.gz file to write
