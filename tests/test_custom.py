@@ -139,7 +139,7 @@ from gridablate.world import CLASSES
 def build(name="mine"):
     torch.manual_seed(1)
     m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                      nn.Flatten(), nn.Linear(32, 24))
+                      nn.Flatten(), nn.Linear(32, len(CLASSES)))
     return wrap_model(m, {"conv1": "1", "conv2": "3"}, CLASSES, input_size=32, name=name)
 def twin(): return build("twin")
 '''

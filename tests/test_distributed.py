@@ -95,11 +95,11 @@ def test_custom_networks_on_the_cluster(cluster, tmp_path):
         "from gridablate.world import CLASSES\n"
         "def build():\n    torch.manual_seed(1)\n"
         "    m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), "
-        "nn.Linear(16, 24))\n"
+        "nn.Linear(16, len(CLASSES)))\n"
         "    return wrap_model(m, {'conv': '1'}, CLASSES, input_size=32, name='from_file')\n")
     torch.manual_seed(2)
     obj = wrap_model(nn.Sequential(nn.Conv2d(3, 20, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                   nn.Linear(20, 24)),
+                                   nn.Linear(20, len(CLASSES))),
                      {"conv": "1"}, CLASSES, input_size=32, name="object")
     study = Study(networks=(f"{tmp_path}/world_net.py:build", obj), classes=(0, 5, 13), n_per_class=10, n_null=2,
                   companions=())
