@@ -6,7 +6,7 @@
 from __future__ import annotations
 from .errors import GridablateError
 from .world import CLASSES
-from .transformers import tiny_vit, mlp_units
+from .transformers import mlp_units
 import json, torch, torch.nn as nn
 from torchvision.models.vision_transformer import VisionTransformer
 from importlib import resources
