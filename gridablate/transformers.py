@@ -8,7 +8,7 @@ import torch, torch.nn as nn
 from torchvision.models.vision_transformer import VisionTransformer, EncoderBlock
 
 # %% auto 0
-__all__ = ['UnitsFirst', 'TokensLast', 'mlp_units', 'tiny_vit']
+__all__ = ['UnitsFirst', 'TokensLast', 'mlp_units']
 
 # %% ../nbs/12_transformers.ipynb
 class UnitsFirst(nn.Module):
@@ -37,12 +37,3 @@ def mlp_units(model:nn.Module, # a torchvision `VisionTransformer` (or a model h
         layers[f"block{len(layers) + 1}"] = f"{name}.mlp.1"
     if not layers: raise TypeError(f"{type(model).__name__} has no torchvision EncoderBlock: not a VisionTransformer")
     return layers
-
-# %% ../nbs/12_transformers.ipynb
-def tiny_vit(n_classes:int, # outputs
-             image_size:int=32, patch_size:int=4, num_layers:int=4, num_heads:int=4, hidden_dim:int=64, mlp_dim:int=128,
-            )->nn.Module:
-    "A small torchvision `VisionTransformer` with its MLP hidden units exposed (`mlp_units`): the zoo's fifth family."
-    net = VisionTransformer(image_size, patch_size, num_layers, num_heads, hidden_dim, mlp_dim, num_classes=n_classes)
-    mlp_units(net)
-    return net
