@@ -54,17 +54,30 @@ def check_range(groups:list, n:int, layer:str, unit:str):
                                   f"give unit indices from 0 to {n - 1}")
 
 # %% ../nbs/70_ablation.ipynb
+def _fill(fill, out:torch.Tensor)->torch.Tensor:
+    "`fill` on the output's device and dtype, checked to broadcast against it."
+    f = torch.as_tensor(fill).to(out.device, out.dtype)
+    if f.ndim != out.ndim or f.shape[1:] != out.shape[1:] or len(f) not in (1, len(out)):
+        raise GridablateError(f"the replacement values have shape {tuple(f.shape)}, the layer's output "
+                              f"{tuple(out.shape)}: give one value per unit (1, ...) or one per image ({len(out)}, ...)")
+    return f
+
 @contextlib.contextmanager
 def ablate(net:Network, # the network
            layer:str, # analysis layer
-           units, # indices of the units to zero
+           units, # indices of the units to ablate
            unit:str="channel", # 'channel': whole channels; 'neuron': single activations, numbered c·H·W + h·W + w
+           fill:torch.Tensor|None=None, # what the units become: None zero; else values shaped as the output, (1|N, ...)
           ):
-    "Context manager: while inside, `units` of `layer` output zero."
+    "Context manager: while inside, `units` of `layer` output zero (or their values in `fill`)."
     check_unit(unit)
     units = torch.as_tensor(np.asarray(units, dtype=np.int64)).ravel()
     def hook(m, i, out):
         check_range([units], n_units(out.shape[1:], unit), layer, unit)
+        if fill is not None:                         # the units' values replaced: a mask chooses per activation
+            keep = torch.ones(out.shape[1:] if unit == "neuron" else out.shape[1], dtype=torch.bool, device=out.device)
+            keep.view(-1)[units.to(out.device)] = False
+            return torch.where(keep.view(1, *keep.shape, *([1] * (out.ndim - 1 - keep.ndim))), out, _fill(fill, out))
         if unit == "neuron" and out.ndim > 2:        # a new tensor: the layer's own output is never edited in place
             return out.reshape(len(out), -1).index_fill(1, units.to(out.device), 0).view(out.shape)
         keep = torch.ones(out.shape[1], dtype=out.dtype, device=out.device)
@@ -81,6 +94,7 @@ def masked(net:Network, # the network
            keep:torch.Tensor, # (masks, units) 1 or True = keep, 0 or False = ablate
            expand:bool=True, # stack the masks' copies at the layer (False: the input already holds them)
            unit:str="channel", # what a unit is: 'channel' or 'neuron' (see `ablate`)
+           fill:torch.Tensor|None=None, # what ablated units become: None zero; else (1|images, ...) as `ablate` takes
           ):
     "Context manager: at `layer`, copy `g` of the batch gets `keep[g]` applied (copies stacked mask-major)."
     check_unit(unit)
@@ -90,6 +104,11 @@ def masked(net:Network, # the network
             raise GridablateError(f"layer {layer!r} has {n} units ({unit} level), the masks {keep.shape[1]}")
         if expand: out = out.repeat(len(keep), *([1] * (out.ndim - 1)))
         o, k = out.unflatten(0, (len(keep), -1)), keep.to(out.device)
+        if fill is not None:                                         # each copy's ablated units take `fill`
+            f = _fill(fill, o[0])
+            k = k.bool().view(len(keep), 1, *(out.shape[1:] if unit == "neuron" else (-1,)),
+                              *([1] * (out.ndim - 2) if unit != "neuron" else []))
+            return torch.where(k, o, f[None]).flatten(0, 1)
         if unit == "neuron" and out.ndim > 2:                        # zeros, as `ablate` writes them
             return torch.where(k.bool().view(len(keep), 1, *out.shape[1:]), o, 0).flatten(0, 1)
         return (o * k.to(out.dtype).view(len(keep), 1, -1, *([1] * (out.ndim - 2)))).flatten(0, 1)

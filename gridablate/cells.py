@@ -16,6 +16,7 @@ from .grid import layer_grid, other_classes
 from .probe import probe_cells, paper_probe_cells, contrast_images
 from .ablation import logits_of
 from .engine import rank_deficits, rank_deficits_layers
+from .replace import Replacement
 
 # %% auto 0
 __all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'per_image', 'analyse_class', 'analyse_cell_grid', 'halves',
@@ -61,6 +62,17 @@ class NetworkInputs:
     def rows(self, layer:str, idx:np.ndarray)->np.ndarray:
         "(len(idx), units) activations of `layer` on the images at `idx`."
         return self.acts.rows(layer, idx) if self.unit == "neuron" else self.layer_acts(layer)[idx]
+
+    def replacement(self, kind:str, # `Method.ablation`
+                    layers:list, # the layers ablated
+                    seed:int, # the study's seed (the donors' draw)
+                   )->Replacement:
+        "What ablated units become, for every image of the network (made once): means and donors over all its images."
+        r = self.__dict__.get("_replacement")
+        if r is None or r.kind != kind or kind == "mean" and not set(layers) <= set(r.means):
+            r = Replacement.of(kind, self.net, self.images, self.labels, layers, seed=seed)
+            self.__dict__["_replacement"] = r
+        return r
 
 # %% ../nbs/81_cells.ipynb
 def _class_ids(dataset)->list:
@@ -158,6 +170,7 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
     means = {l: inputs.means(l, every) for l in layers}                       # over every image: the reported grid
     whole = {l: layer_grid(means[l], pos, others_pos, s.rows, s.cols) for l in layers}
     cells = {l: _groups(whole[l], s) for l in layers}
+    replace = inputs.replacement(m.ablation, layers, s.seed)
     probes, tgts, d_tgt, d_off = {l: [] for l in layers}, [], {l: [] for l in layers}, {l: [] for l in layers}
     for h, on in enumerate(parts):                 # measure on `on`, with the grid made from the other half's images
         part = f"half {h}" * m.crossfit
@@ -173,8 +186,8 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
             probes[l].append(_probe(s, inputs.rows(l, on[seen]), labels[on[seen]], target, others, groups[l],
                                     _seed32(s.seed, "probe", net.name, l, target, part)))
         idx = on[np.r_[tgt, off]]
-        d = rank_deficits_layers(net, inputs.images[idx], inputs.labels[idx], groups, m, batch_size=batch_size,
-                                 max_memory=max_memory)
+        d = rank_deficits_layers(net, inputs.images[idx], inputs.labels[idx], groups, m, replace.subset(idx),
+                                 batch_size=batch_size, max_memory=max_memory)
         for l in layers: d_tgt[l].append(d[l][:, :len(tgt)]); d_off[l].append(d[l][:, len(tgt):])
         tgts.append(on[tgt])
     tgt = np.concatenate(tgts); order = np.argsort(tgt); t = tgt[order]      # target images in the study's order
@@ -184,8 +197,8 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
     for l in layers:
         sizes[l] = sorted({len(u) for u in cells[l]})
         nulls[l] = [u for n in sizes[l] for u in null_groups(s.seed, net.name, l, inputs.n_units(l), n, s.n_null)]
-    d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, m, batch_size=batch_size,
-                                   max_memory=max_memory) if s.n_null else {})   # the null needs the target images
+    d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, m, replace.subset(t),
+                                   batch_size=batch_size, max_memory=max_memory) if s.n_null else {})   # the null needs the target images
     out = {}
     for l in layers:
         null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)
@@ -248,8 +261,10 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarra
            if m.crossfit else "")
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
     sel, mag = g.selectivity.values, g.magnitude.values
-    kind = ("rank after ablating the cell - rank before" if m.deficit == "signed"
-            else "max(0, rank after ablating the cell - rank before)")
+    how = {"zero": "", "mean": " (its units set to their mean over the study's images)",
+           "resample": " (its units set to their values on a seeded image of another class)"}[m.ablation]
+    kind = (f"rank after ablating the cell{how} - rank before" if m.deficit == "signed"
+            else f"max(0, rank after ablating the cell{how} - rank before)")
     about = (f"held-out accuracy of a linear probe on the cell's units ({s.folds}-fold, balanced; chance 0.5"
              if m.probe == "heldout" else "exp(-mean log-loss of hard predictions) of in-sample logistic regressions "
              "on the cell's units (the paper's probe: the target's images against all of the comparison classes'")

@@ -131,6 +131,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         probe_subsets:int=None, # how many subsets such a cell is probed on
         crossfit:bool=False, # cross-fit: grid from one half of the images, measure on the other, and back
         no_crossfit:bool=False, # grid, probe and ablate on the same images (the paper's way)
+        ablation:str=None, # what an ablated unit becomes: zero, mean (over the study's images), or resample (another image's)
         max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
         from_results:str=None, # rerun the study recorded in a folder/store (also --from); other study options ignored
@@ -161,7 +162,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
                   companions=tuple(comp), fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, preset=preset,
                   unit=unit, n_others=_parse_others(n_others), rank=rank, deficit=deficit, probe=probe,
                   probe_units=probe_units, probe_subsets=probe_subsets,
-                  crossfit=True if crossfit else False if no_crossfit else None)
+                  crossfit=True if crossfit else False if no_crossfit else None, ablation=ablation)
     return execute(study, opts)
 
 # %% ../nbs/90_cli.ipynb

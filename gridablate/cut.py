@@ -140,17 +140,21 @@ class Cut:
         self.unit = unit if len(self.shape) > 1 else "channel"         # a dense layer's neurons are its channels
         self.width, neuron = n_units(self.shape, self.unit), self.unit == "neuron"
         head, spatial, flat, lin = cut, 1, False, None         # walk steps that commute with the mask to a split layer
+        walked = []
         while len(head.users) == 1:
             u = next(iter(head.users))
             if not u.args or u.args[0] is not head or any(isinstance(a, fx.Node)
                                                           for a in [*u.args[1:], *u.kwargs.values()]): break
-            if _channelwise(gm, u, pointwise=neuron): head = u; continue
+            if _channelwise(gm, u, pointwise=neuron): head = u; walked.append(u); continue
             if not flat and len(shape(head)) == 4 and _flattens(gm, u):
-                flat, spatial, head = True, 1 if neuron else int(np.prod(shape(head)[2:])), u; continue
+                flat, spatial, head = True, 1 if neuron else int(np.prod(shape(head)[2:])), u; walked.append(u)
+                continue
             m = _splittable(gm, u, len(shape(head)))
             if m is not None: lin = u
             break
         self.entry, self.spatial = (lin or cut), spatial                  # spatial: columns of the split layer per unit
+        self._walk = (walked[:walked.index(lin.args[0]) + 1] if lin is not None and lin.args[0] in walked else [], cut,
+                      lin.args[0] if lin is not None else cut)          # from the layer's output to the entry's input
         self.linear = gm.get_submodule(lin.target) if lin is not None else None
         batchy = _descendants(inputs) | set(inputs)
         after = _descendants([self.entry])
@@ -170,7 +174,17 @@ class Cut:
         "The part before the cut: normalised images in, the values `needs` names out."
         return subgraph(self.traced.gm, *self._before, self.needs)
 
-    def weights(self, groups:list)->list:
+    def entry_fill(self, value:torch.Tensor, # (1|n, ...) replacement values of the layer's output
+                  )->torch.Tensor:
+        "What replacing the layer's output by `value` puts where the cut is entered (the steps after the layer, applied)."
+        nodes, start, end = self._walk
+        if end is start: return value
+        if not hasattr(self, "_steps"): self._steps = subgraph(self.traced.gm, nodes, [start], [end])
+        return self._steps(value)[0]
+
+    def weights(self, groups:list, # unit-index arrays, one ablation each
+                kept:bool=True, # where a group holds most units, compute from the units kept (zero ablation only)
+               )->list:
         """Per group: its columns of the split layer's input, and their weights (gathered once for every image chunk);
         at neuron level before a convolution, the channels the group touches and where in them its neurons lie."""
         if self.linear is None: return [None] * len(groups)
@@ -187,14 +201,15 @@ class Cut:
         for u in groups:
             u = torch.as_tensor(u, dtype=torch.long, device=w.device)
             u = (u[:, None] * self.spatial + torch.arange(self.spatial, device=w.device)).flatten()
-            if 2 * len(u) > w.shape[1]:                        # most units ablated: cheaper from the units kept
+            if kept and 2 * len(u) > w.shape[1]:              # most units ablated: cheaper from the units kept
                 k = torch.ones(w.shape[1], dtype=torch.bool, device=w.device); k[u] = False
                 out.append((False, k, w[:, k], None))
             else: out.append((True, u, w[:, u], None))
         return out
 
-    def _entry(self, vals:tuple, groups:list, weights:list)->torch.Tensor:
+    def _entry(self, vals:tuple, groups:list, weights:list, fill:torch.Tensor|None=None)->torch.Tensor:
         "The value entering the part after the cut, for every group ablated (stacked group-major)."
+        if fill is not None: return self._entry_fill(vals, groups, weights, fill)
         if self.linear is None and self.unit == "neuron":       # each copy's own activations zeroed, in place
             z = vals[-1]
             C, hw = z.shape[1], int(np.prod(z.shape[2:]))
@@ -226,13 +241,37 @@ class Cut:
             else: part.copy_(y)
         return out
 
+    def _entry_fill(self, vals:tuple, groups:list, weights:list, fill:torch.Tensor)->torch.Tensor:
+        "`_entry` where ablated units take the values `fill` (at the entry's input, `entry_fill`) instead of zero."
+        if self.linear is None:                                  # each copy: a mask chooses the layer's or fill's value
+            z, G = vals[-1], len(groups)
+            keep = torch.ones(G, *(z.shape[1:] if self.unit == "neuron" else z.shape[1:2]), dtype=torch.bool,
+                              device=z.device)
+            for g, u in enumerate(groups): keep[g].view(-1)[torch.as_tensor(u, dtype=torch.long)] = False
+            keep = keep.view(G, 1, *keep.shape[1:], *([1] * (z.ndim - 1 - (keep.ndim - 1))))
+            return torch.where(keep, z[None], fill.to(z.dtype)[None]).flatten(0, 1)
+        z, y, m = vals[-2], vals[-1], self.linear
+        gap = z - fill.to(z.dtype)                                  # what the split layer no longer sees of each unit
+        conv = lambda v, w: (F.linear(v, w) if isinstance(m, nn.Linear)
+                             else F.conv2d(v, w, None, m.stride, m.padding, m.dilation))
+        out = torch.empty((len(groups) * len(y), *y.shape[1:]), dtype=y.dtype, device=y.device,
+                          memory_format=torch.channels_last if y.ndim == 4 else torch.contiguous_format)
+        for g, (minus, u, w, gone) in enumerate(weights):
+            part = out[g * len(y):(g + 1) * len(y)]
+            if not minus: raise GridablateError("a replacement needs the weights of the units ablated: weights(kept=False)")
+            if len(u): torch.sub(y, conv(channels_last(gap[:, u] if gone is None else gap[:, u] * gone), w), out=part)
+            else: part.copy_(y)
+        return out
+
     def logits(self, vals:tuple, # what `before` returned for a batch of images
                groups:list, # unit-index arrays, one ablation each
                weights:list|None=None, # `weights(groups)`, where several image chunks share the groups
+               fill:torch.Tensor|None=None, # ablated units' values at the entry (`entry_fill`): (1|images, ...); None 0
               )->torch.Tensor:
         "Logits (groups × images, classes), group-major, with each group of units ablated."
         extra = [v.repeat(len(groups), *([1] * (v.ndim - 1))) for v in vals[:self.n_extra]]
-        entry = self._entry(vals, groups, weights if weights is not None else self.weights(groups))
+        if weights is None: weights = self.weights(groups, kept=fill is None)
+        entry = self._entry(vals, groups, weights, fill)
         return self.after(*map(channels_last, extra), channels_last(entry))[0]
 
 # %% ../nbs/71_cut.ipynb

@@ -10,6 +10,7 @@ from .networks import Network
 from .errors import GridablateError
 from .ablation import RANKS, true_class_rank, check_unit, n_units, check_range, ablate, masked, logits_of
 from .method import Method
+from .replace import Replacement, check_ablation
 from .cut import CannotCut, Traced, Cut, cut_at, subgraph, channels_last
 
 # %% auto 0
@@ -92,18 +93,44 @@ def _plan(net:Network, layers:list, unit:str)->tuple:
         plans[tuple(layers), unit] = prefix, cuts, at
     return plans[tuple(layers), unit]
 
+def _fills(net:Network, replace:Replacement, cuts:dict, held_d, xd, at:dict)->dict:
+    """{layer: what its ablated units take for this batch}, where the cut is entered (the layer's output where it
+    cannot be cut): None for zero; the mean, through the steps after the layer; the donors' values, from their prefix."""
+    out = {}
+    for l, cut in cuts.items():
+        if replace.kind == "zero": out[l] = None
+        elif replace.kind == "mean":
+            out[l] = replace.means[l][None].to(net.device) if cut is None else cut.entry_fill(replace.means[l][None].to(net.device))
+        elif cut is None: out[l] = _output(net, l, xd)
+        else:
+            v = tuple(held_d[k] for k in at[l]) if l in at else cut.before(channels_last(net.normalise(xd)))
+            out[l] = v[-2] if cut.linear is not None else v[-1]
+    return out
+
+def _output(net:Network, layer:str, x:torch.Tensor)->torch.Tensor:
+    "The output of `layer` on a batch `x`."
+    seen = []
+    h = net.layer(layer).register_forward_hook(lambda m, i, o: seen.append(o))
+    try: net(x)
+    finally: h.remove()
+    return seen[0]
+
 def _engine(net:Network, images:torch.Tensor, labels:torch.Tensor, groups:dict, out:dict, batch_size:int,
-            budget:int, rank:str, unit:str):
+            budget:int, rank:str, unit:str, replace:Replacement):
     "Fill `out[layer]` (groups, N) with the true class's rank under each group's ablation."
     prefix, cuts, at = _plan(net, list(groups), unit)
+    resample = replace.kind == "resample"
     widths = {l: cuts[l].width if cuts[l] is not None else layer_units(net, l, unit, images[:1]) for l in groups}
     for l, g in groups.items(): check_range(g, widths[l], l, unit)
     half = budget // 2                     # half for the values held from before the cuts, half for a stacked pass
-    n_batch = max(1, min(len(labels), batch_size, half // _pass_bytes(net, images[:1])))
+    n_batch = max(1, min(len(labels), batch_size, half // ((1 + resample) * _pass_bytes(net, images[:1]))))
     for i in range(0, len(labels), n_batch):
         x, y = images[i:i + n_batch].to(net.device), labels[i:i + n_batch]
         xn = channels_last(net.normalise(x))
         held = prefix(xn) if prefix is not None else ()
+        xd = replace.donors[i:i + n_batch].to(net.device) if resample else None
+        held_d = prefix(channels_last(net.normalise(xd))) if resample and prefix is not None else ()
+        fills = _fills(net, replace, cuts, held_d, xd, at)
         for l, gs in groups.items():
             cut = cuts[l]
             vals = None if cut is None else tuple(held[k] for k in at[l]) if l in at else cut.before(xn)
@@ -112,34 +139,44 @@ def _engine(net:Network, images:torch.Tensor, labels:torch.Tensor, groups:dict, 
             if cut is None: n_grp = max(1, min(n_grp, half // (n_img * per + widths[l])))   # and the masks
             for g in range(0, len(gs), n_grp):
                 gg = gs[g:g + n_grp]
-                if cut is not None: weights = cut.weights(gg)         # the same for every chunk of images
+                if cut is not None: weights = cut.weights(gg, fills[l] is None)   # the same for every chunk of images
                 else:
                     keep = torch.ones(len(gg), widths[l], dtype=torch.bool)
                     for k, u in enumerate(gg): keep[k, u] = False
                 for j in range(0, len(x), n_img):
-                    yj = y[j:j + n_img]
-                    logits = (cut.logits(tuple(v[j:j + n_img] for v in vals), gg, weights) if cut is not None
-                              else _masked_logits(net, l, keep, x[j:j + n_img], unit))
+                    yj, f = y[j:j + n_img], fills[l]
+                    f = f[j:j + n_img] if f is not None and resample else f
+                    logits = (cut.logits(tuple(v[j:j + n_img] for v in vals), gg, weights, f) if cut is not None
+                              else _masked_logits(net, l, keep, x[j:j + n_img], unit, f))
                     ranks = true_class_rank(logits.cpu(), yj.repeat(len(gg)), rank).view(len(gg), -1)
                     out[l][g:g + len(gg), i + j:i + j + len(yj)] = ranks.numpy()
             del vals
-        del held
+        del held, held_d, fills
 
 @torch.no_grad()
 def rank_deficits_layers(net:Network, # the network
                          images:torch.Tensor, # (N,3,H,W) [0,1] images
                          labels, # (N,) true class of each image
                          groups:dict, # analysis layer -> its unit-index arrays, one ablation each
-                         method:Method|None=None, # its `rank` and `unit` are used (None: `Method.of()`, the default's)
+                         method:Method|None=None, # its `rank`, `unit` and `ablation` are used (None: `Method.of()`)
+                         replace:Replacement|None=None, # what ablated units become (None: zero; needed for the others)
                          base_ranks=None, # (N,) ranks without ablation (None: ranked by the engine, in the same passes)
                          batch_size:int=1024, # most stacked copies (images × groups) per pass
                          max_memory:int|None=None, # bytes the engine may hold at once (default: `memory_limit()`)
                          naive:bool=False, # one full pass per group (the reference) instead of the engine
                         )->dict:
     "Per-image rank change {layer: (groups, N)} from ablating each group of units of each layer of `groups`."
-    method = method or Method.of()
+    method, replace = method or Method.of(), replace or Replacement()
     rank, unit = method.rank, method.unit
-    check_unit(unit)
+    check_unit(unit); check_ablation(method.ablation)
+    if replace.kind != method.ablation:
+        raise GridablateError(f"the method ablates by {method.ablation!r}, the replacement given is {replace.kind!r}: "
+                              f"pass replace=Replacement.of({method.ablation!r}, net, images, labels, layers)")
+    if replace.kind == "mean" and (gone := [l for l in groups if l not in replace.means]):
+        raise GridablateError(f"the replacement has no means for layers {gone}: make it with them")
+    if replace.kind == "resample" and len(replace.donors) != len(labels):
+        raise GridablateError(f"{len(replace.donors)} donor images for {len(labels)} images: one each "
+                              "(`Replacement.subset` keeps those of the images measured)")
     if rank not in RANKS: raise GridablateError(f"unknown rank {rank!r}: use 'tie_aware' or 'paper'")
     for l in groups: net.layer(l)                                       # an unknown layer, said with the known ones
     labels, own = torch.as_tensor(labels).long(), base_ranks is None
@@ -150,9 +187,16 @@ def rank_deficits_layers(net:Network, # the network
     if naive:
         for l, gs in groups.items():
             for g, units in enumerate(gs):
-                with ablate(net, l, units, unit):
-                    out[l][g] = true_class_rank(logits_of(net, images, batch_size), labels, rank)
-    elif groups: _engine(net, images, labels, groups, out, batch_size, max_memory or memory_limit(), rank, unit)
+                if replace.kind == "zero":
+                    with ablate(net, l, units, unit):
+                        out[l][g] = true_class_rank(logits_of(net, images, batch_size), labels, rank)
+                    continue
+                for k in range(0, len(labels), batch_size):          # the donors' values batch by batch
+                    at = slice(k, k + batch_size)
+                    with ablate(net, l, units, unit, replace.fill(net, l, at)):
+                        out[l][g, at] = true_class_rank(net(images[at].to(net.device)).cpu(), labels[at], rank)
+    elif groups: _engine(net, images, labels, groups, out, batch_size, max_memory or memory_limit(), rank, unit,
+                         replace)
     if own: return {l: o[1:] - o[0] for l, o in out.items()}
     base = torch.as_tensor(base_ranks, dtype=torch.float64).numpy()
     return {l: o - base for l, o in out.items()}
@@ -163,27 +207,28 @@ def rank_deficits(net:Network, # the network
                   labels, # (N,) true class of each image
                   layer:str, # analysis layer
                   groups:list, # unit-index arrays: one ablation each
-                  method:Method|None=None, # its `rank` and `unit` are used (None: `Method.of()`, the default's)
-                  base_ranks=None, # (N,) ranks without ablation (None: ranked by the engine, in the same passes)
+                  method:Method|None=None, # its `rank`, `unit` and `ablation` are used (None: `Method.of()`)
+                  replace:Replacement|None=None, # what ablated units become (None: zero; needed for the others)
                   batch_size:int=1024, # most stacked copies (images × groups) per pass
                   max_memory:int|None=None, # bytes the engine may hold at once (default: `memory_limit()`)
                   naive:bool=False, # one full pass per group (the reference) instead of the engine
                  )->np.ndarray:
     "Per-image rank change (groups, N) from ablating each group of units of `layer`."
-    return rank_deficits_layers(net, images, labels, {layer: groups}, method, base_ranks, batch_size, max_memory,
+    return rank_deficits_layers(net, images, labels, {layer: groups}, method, replace, None, batch_size, max_memory,
                                 naive)[layer]
 
 # %% ../nbs/72_engine.ipynb
 _no_stacking = set()                                    # (network, layer) pairs that need the input repeated
 
-def _masked_logits(net:Network, layer:str, keep:torch.Tensor, x:torch.Tensor, unit:str="channel")->torch.Tensor:
+def _masked_logits(net:Network, layer:str, keep:torch.Tensor, x:torch.Tensor, unit:str="channel",
+                   fill:torch.Tensor|None=None)->torch.Tensor:
     "Logits (masks × images, classes) of `x` with each row of `keep` applied at `layer`; prefix run once if possible."
     if (net.name, layer) not in _no_stacking:
         try:
-            with masked(net, layer, keep, unit=unit): return net(x)
+            with masked(net, layer, keep, unit=unit, fill=fill): return net(x)
         except RuntimeError as e:
             if "size" not in str(e) and "shape" not in str(e): raise
             warnings.warn(f"{net.name}: a tensor crosses layer {layer!r} besides its output (a skip connection?); "
                           "ablating it with full passes instead of stacking at the layer (correct, slower)")
             _no_stacking.add((net.name, layer))
-    with masked(net, layer, keep, expand=False, unit=unit): return net(x.repeat(len(keep), 1, 1, 1))
+    with masked(net, layer, keep, expand=False, unit=unit, fill=fill): return net(x.repeat(len(keep), 1, 1, 1))

@@ -22,9 +22,11 @@ class Method:
     probe_units:int|None # most units one probe is fitted on (None: every unit of the cell, no subsets)
     probe_subsets:int # random subsets a larger cell is probed on
     crossfit:bool # grid and measurements on different halves of the images
+    ablation:str # what an ablated unit becomes: 'zero', 'mean' (over reference images) or 'resample' (another image's)
     rows:int = 4 # grid strips along selectivity
     cols:int = 4 # grid cells along magnitude
     folds:int = 5 # cross-validation folds of the held-out probe
+    axes:tuple = ("selectivity", "magnitude") # the unit statistics along the grid's rows and columns
     @property
     def others(self)->int|None: return None if self.n_others == "all" else self.n_others   # as `other_classes` takes it
 
@@ -46,8 +48,8 @@ class Method:
 
 PRESETS = {
     "gridablate": dict(unit="channel", n_others="all", rank="tie_aware", deficit="signed", probe="heldout",
-                       probe_units=256, probe_subsets=50, crossfit=True),
+                       probe_units=256, probe_subsets=50, crossfit=True, ablation="zero"),
     "paper": dict(unit="neuron", n_others=10, rank="paper", deficit="clipped", probe="paper",
-                  probe_units=100, probe_subsets=200, crossfit=False)}
+                  probe_units=100, probe_subsets=200, crossfit=False, ablation="zero")}
 OPTIONS = dict(unit=("channel", "neuron"), rank=("tie_aware", "paper"), deficit=("signed", "clipped"),
-               probe=("heldout", "paper"))
+               probe=("heldout", "paper"), ablation=("zero", "mean", "resample"))

@@ -47,6 +47,7 @@ class Study:
     probe_units:int|None = None # a cell with more units is probed on random subsets of this many units
     probe_subsets:int|None = None # how many subsets such a cell is probed on (the mean is reported)
     crossfit:bool|None = None # grid from one half of each class's images, probes and ablations on the other, and back
+    ablation:str|None = None # what an ablated unit becomes: 'zero', 'mean' (over the study's images) or 'resample'
 
     def __post_init__(self):
         self.networks, self.classes, self.layers = _tuple(self.networks), _tuple(self.classes), _tuple(self.layers)

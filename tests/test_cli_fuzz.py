@@ -59,6 +59,7 @@ BAD = {
     "rank": ["dense", "", "Paper", "tie-aware"],
     "deficit": ["abs", "", "Signed"],
     "probe": ["linear", "", "held-out"],
+    "ablation": ["zeros", "", "Mean", "resampled", "noise"],
     "probe_units": ["0", "-5", "x", "1.5"],
     "probe_subsets": ["0", "-1", "x"],
     "max_memory": ["0", "-1", "lots", "nan"],

@@ -21,7 +21,7 @@ def test_engine_equals_full_passes_on_torchvision_alexnet():
         assert cut is not None, f"AlexNet layer {layer} should split"
         groups = np.array_split(np.random.default_rng(1).permutation(cut.width), 16)
         with torch.no_grad(): fast = cut.logits(cut.before(net.normalise(x)), groups).view(16, len(y), -1)
-        deficits = rank_deficits(net, x, y, layer, groups, base_ranks=base)
+        deficits = rank_deficits_layers(net, x, y, {layer: groups}, base_ranks=base)[layer]
         for g, units in enumerate(groups):
             with ablate(net, layer, units), torch.no_grad(): slow = net(x)
             scale = float(slow.abs().max())
@@ -135,3 +135,42 @@ def test_layers_fall_back_one_by_one_where_the_network_does_not_trace():
             np.testing.assert_array_equal(d, naive[l])
             np.testing.assert_array_equal(d, rank_deficits(net, x, y, l, gs[l], method=Method.of(unit=unit)))
     np.testing.assert_array_equal(together["gate"], rank_deficits(net, x, y, "gate", groups["gate"], naive=True))
+
+
+@pytest.mark.parametrize("name", ["tiny_alexnet", "tiny_vgg", "tiny_mobilenet", "tiny_resnet", "tiny_vit"])
+def test_every_ablation_kind_equals_hooked_passes(name):
+    "Zero, mean and resample ablation: the engine's deficits equal one hooked full pass per group, rank for rank, on "
+    "every layer of each of the zoo's five families, channel and neuron level, layers together."
+    from gridablate.world import WorldDataset, STUDY_CLASSES
+    from gridablate.sources import study_tensors
+    from gridablate.replace import Replacement, ABLATIONS
+    net = load_network(name)
+    x, y = study_tensors(WorldDataset(n_per_class=3, classes=STUDY_CLASSES[:6]))
+    cut = sum(cut_at(net, l) is not None for l in net.layers)
+    assert cut == len(net.layers), f"{name}: every layer should split, so the engine's own path is what is tested"
+    moved = {}
+    for unit in UNITS:
+        rng = np.random.default_rng(0)
+        groups = {l: np.array_split(rng.permutation(layer_units(net, l, unit, x[:1])), 5)[:3] for l in net.layers}
+        for kind in ABLATIONS:
+            m, rep = Method.of(unit=unit, ablation=kind), Replacement.of(kind, net, x, y, list(net.layers))
+            engine = rank_deficits_layers(net, x, y, groups, m, rep)
+            hooked = rank_deficits_layers(net, x, y, groups, m, rep, naive=True)
+            for l in net.layers: np.testing.assert_array_equal(engine[l], hooked[l], err_msg=f"{unit} {kind} {l}")
+            moved[unit, kind] = float(np.mean([np.abs(d).mean() for d in engine.values()]))
+    assert all(v > 0 for v in moved.values()), moved                      # every kind moves some rank: not vacuous
+    for unit in UNITS:                                                    # and the three are different ablations
+        assert len({moved[unit, k] for k in ABLATIONS}) == 3, moved
+
+
+def test_replacement_refused_when_it_does_not_fit():
+    from gridablate.replace import Replacement
+    net = load_network("tiny_alexnet")
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 0, 1, 1])
+    with pytest.raises(Exception, match="Replacement.of\\('mean'"):
+        rank_deficits(net, x, y, "conv1", [[0]], Method.of(ablation="mean"))
+    rep = Replacement.of("resample", net, x, y, ["conv1"])
+    with pytest.raises(Exception, match="one each"):
+        rank_deficits(net, x[:2], y[:2], "conv1", [[0]], Method.of(ablation="resample"), rep)
+    with pytest.raises(Exception, match="no means for layers \\['conv2'\\]"):
+        rank_deficits(net, x, y, "conv2", [[0]], Method.of(ablation="mean"), Replacement.of("mean", net, x, y, ["conv1"]))

@@ -85,7 +85,7 @@ def test_grid_properties(rows, cols, extra, levels, seed):
 # Ranks: ties are counted half a place per tied class (tie-aware, the default) or as numpy's stable argsort of the
 # softmax orders them (the paper's); the engine's unablated ranks equal `true_class_rank` on the network's logits.
 from gridablate.ablation import true_class_rank, logits_of
-from gridablate.engine import rank_deficits
+from gridablate.engine import rank_deficits, rank_deficits_layers
 
 def test_all_equal_logits_rank_in_the_middle():
     for k in (2, 3, 10, 1000):
@@ -103,12 +103,12 @@ def test_an_ablation_that_ties_everything_is_harm():
     net = planted()
     with torch.no_grad(): net.module[3].weight.zero_(); net.module[3].bias.zero_()   # every logit 0 whatever the input
     x = Flat(n=3).x[:3]
-    d = rank_deficits(net, x, [0, 0, 0], "hidden", [[]], base_ranks=torch.ones(3))
+    d = rank_deficits_layers(net, x, [0, 0, 0], {"hidden": [[]]}, base_ranks=torch.ones(3))["hidden"]
     assert (d == 1.5).all()                                                         # 4 classes tied: rank 2.5, not 1
 
 def test_engine_base_rank_equals_true_class_rank():
     net, ds = planted(), Flat(n=5)
     x, y = ds.x, torch.tensor(ds.targets)
-    engine = rank_deficits(net, x, y, "hidden", [[]], base_ranks=torch.zeros(len(y)))[0]  # unablated, via the engine
+    engine = rank_deficits_layers(net, x, y, {"hidden": [[]]}, base_ranks=torch.zeros(len(y)))["hidden"][0]  # unablated, via the engine
     assert (engine == true_class_rank(logits_of(net, x), y).numpy()).all()
     assert (rank_deficits(net, x, y, "hidden", [[], [30, 31]])[0] == 0).all()
