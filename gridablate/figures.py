@@ -9,8 +9,8 @@ import numpy as np, pandas as pd, xarray as xr, altair as alt
 from .summary import verdict_table, format_verdicts
 
 # %% auto 0
-__all__ = ['MEASURES', 'AXES', 'MEAN', 'SCALES', 'VERDICT_COLOURS', 'figure1', 'grid_table', 'row_shade', 'grid_panel', 'figure2',
-           'figure3', 'linked_view', 'verdict_chart']
+__all__ = ['MEASURES', 'AXES', 'MEAN', 'SCALES', 'VERDICT_COLOURS', 'grid_axes', 'figure1', 'grid_table', 'row_shade',
+           'grid_panel', 'figure2', 'figure3', 'linked_view', 'verdict_chart']
 
 # %% ../nbs/85_figures.ipynb
 MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit",
@@ -51,6 +51,20 @@ def _axis(x:np.ndarray, # the units' values on one axis
     c = float(f"{max((q3 - q1) / 4, 1e-3 * np.nanmax(np.abs(x)), 1e-12):.2g}")
     return x, lo, hi, alt.Scale(type="symlog", constant=c), f"{name} (symmetric log axis, linear within ±{c:g})"
 
+def grid_axes(results:xr.Dataset, # from `run_study`
+             )->tuple:
+    "The grid's two axes `(first, second)` from the results' `axes` attribute (default the paper's), and their titles."
+    names = tuple(str(results.attrs.get("axes", "selectivity,magnitude")).split(","))
+    if len(names) != 2: raise GridablateError(f"the results' axes attribute {results.attrs['axes']!r} names "
+                                              f"{len(names)} axes: it must be 'first,second'")
+    if names == ("selectivity", "magnitude"): return names, ("class selectivity", "activation magnitude")
+    from gridablate.axes import AXIS_LABELS
+    return names, tuple(AXIS_LABELS.get(n, n) for n in names)
+
+def _values(r:xr.Dataset, name:str, paper:str)->np.ndarray:
+    "A unit variable: the one named after the axis, else the paper's name for it."
+    return r[name if name in r else paper].values
+
 def figure1(results:xr.Dataset, # from `run_study`
             network:str, layer:str, target:str, # which network, layer and target class
             measure:str="rank_deficit", # colour of the cells: a key of `MEASURES`
@@ -62,15 +76,16 @@ def figure1(results:xr.Dataset, # from `run_study`
     if axes not in AXES: raise GridablateError(f"axes={axes!r}: use one of {list(AXES)}.")
     r = results.sel(network=network, layer=layer).sel({"class": target})
     n = int(results.layer_units.sel(network=network, layer=layer))
-    units = pd.DataFrame({"unit": np.arange(n), "selectivity": r.selectivity.values[:n],
-                          "magnitude": r.magnitude.values[:n],
+    (a, b), (at, bt) = grid_axes(results)
+    units = pd.DataFrame({"unit": np.arange(n), "selectivity": _values(r, a, "selectivity")[:n],
+                          "magnitude": _values(r, b, "magnitude")[:n],
                           "sel_bin": r.unit_sel_bin.values[:n], "mag_bin": r.unit_mag_bin.values[:n]})
     cells = r[["sel_min", "sel_max", "mag_min", "mag_max", measure, "n_units"]].to_dataframe().reset_index()
     units = units.merge(cells, on=["sel_bin", "mag_bin"], how="left")
     units["x"], units["x0"], units["x1"], xs, xt = _axis(units.magnitude.values, units.mag_min.values,
-                                                         units.mag_max.values, axes, "activation magnitude")
+                                                         units.mag_max.values, axes, bt)
     units["y"], units["y0"], units["y1"], ys, yt = _axis(units.selectivity.values, units.sel_min.values,
-                                                         units.sel_max.values, axes, "class selectivity")
+                                                         units.sel_max.values, axes, at)
     g = units.groupby(["sel_bin", "mag_bin"])            # a cell's box: around its units on the plotted axes
     cells = cells.merge(pd.concat([g.x0.min(), g.x1.max(), g.y0.min(), g.y1.max()], axis=1).reset_index(),
                         on=["sel_bin", "mag_bin"])
@@ -90,7 +105,8 @@ def figure1(results:xr.Dataset, # from `run_study`
         x="x:Q", y="y:Q",
         tooltip=["unit", "sel_bin", "mag_bin",
                  alt.Tooltip(f"{measure}:Q", title=f"cell's {MEASURES[measure]}", format=".3f"),
-                 alt.Tooltip("selectivity:Q", format=".3f"), alt.Tooltip("magnitude:Q", format=".3f")])
+                 alt.Tooltip("selectivity:Q", format=".3f", **({} if a == "selectivity" else {"title": a})),
+                 alt.Tooltip("magnitude:Q", format=".3f", **({} if b == "magnitude" else {"title": b}))])
     return (box + dots).properties(title=title, width=320, height=320)
 
 # %% ../nbs/85_figures.ipynb
@@ -154,7 +170,7 @@ def grid_panel(results:xr.Dataset, # from `run_study`
     ).properties(width=size, height=size).facet(
         row=alt.Row("class:N", sort=rows, title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
         column=alt.Column("layer:N", sort=cols, title=None), spacing={"row": 6, "column": 8}
-    ).properties(title=[title, "(selectivity up, magnitude right in each grid)"])
+    ).properties(title=[title, "({} up, {} right in each grid)".format(*grid_axes(results)[0])])
 
 # %% ../nbs/85_figures.ipynb
 def figure2(results:xr.Dataset, # from `run_study`
@@ -173,12 +189,12 @@ def figure3(results:xr.Dataset, # from `run_study`
             size:int=110, # side of one grid, in pixels
            )->alt.VConcatChart:
     "Per-network mean grids: probe accuracy above rank deficit, the networks in the study's order."
-    order = [str(n) for n in results.network.values]
+    order, (a, b) = [str(n) for n in results.network.values], grid_axes(results)[0]
     def panel(measure):
         m = results[measure].mean(("layer", "class")).to_dataframe(name=measure).reset_index()
         return alt.Chart(m).mark_rect().encode(
-            x=alt.X("mag_bin:O", title="magnitude →"),
-            y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
+            x=alt.X("mag_bin:O", title=f"{b} →"),
+            y=alt.Y("sel_bin:O", sort="descending", title=f"{a} →"),
             color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
             tooltip=["network", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")]
         ).properties(width=size, height=size).facet(
@@ -197,7 +213,7 @@ def linked_view(results:xr.Dataset, # from `run_study`
             raise GridablateError(f"No {dim} {v!r} in the results: use one of {list(results[dim].values)}.")
     n = int(results.layer_units.sel(network=network, layer=layer))
     if n == 0: raise GridablateError(f"{network} has no layer {layer!r}: use one of its layers.")
-    r = results.sel(network=network, layer=layer).sel({"class": target})
+    r, (a, b) = results.sel(network=network, layer=layer).sel({"class": target}), grid_axes(results)[0]
     cells = r[["probe_accuracy", "rank_deficit", "n_units"]].to_dataframe().reset_index()
     cells = cells[["sel_bin", "mag_bin", "probe_accuracy", "rank_deficit", "n_units"]]
     top = cells.loc[cells.rank_deficit.idxmax()]
@@ -205,8 +221,8 @@ def linked_view(results:xr.Dataset, # from `run_study`
                                value=[{"sel_bin": int(top.sel_bin), "mag_bin": int(top.mag_bin)}])
     def grid(measure):
         return alt.Chart(cells).mark_rect().encode(
-            x=alt.X("mag_bin:O", title="magnitude →"),
-            y=alt.Y("sel_bin:O", sort="descending", title="selectivity →"),
+            x=alt.X("mag_bin:O", title=f"{b} →"),
+            y=alt.Y("sel_bin:O", sort="descending", title=f"{a} →"),
             color=alt.Color(f"{measure}:Q", title=MEASURES[measure], scale=alt.Scale(scheme=_scheme(measure))),
             stroke=alt.condition(cell, alt.value("red"), alt.value(None)),
             strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
@@ -214,10 +230,11 @@ def linked_view(results:xr.Dataset, # from `run_study`
             tooltip=["sel_bin", "mag_bin", "n_units", alt.Tooltip("probe_accuracy:Q", format=".3f"),
                      alt.Tooltip("rank_deficit:Q", format=".2f")]
         ).properties(width=size, height=size, title=MEASURES[measure])
+    sa, sb = ("s", "m") if (a, b) == ("selectivity", "magnitude") else (a, b)
     units = pd.DataFrame({"unit": np.arange(n), "sel_bin": r.unit_sel_bin.values[:n],
                           "mag_bin": r.unit_mag_bin.values[:n],
-                          "label": [f"{u}  (s {a:.2f}, m {b:.2f})"
-                                    for u, a, b in zip(range(n), r.selectivity.values[:n], r.magnitude.values[:n])]})
+                          "label": [f"{u}  ({sa} {x:.2f}, {sb} {y:.2f})" for u, x, y in
+                                    zip(range(n), _values(r, a, "selectivity")[:n], _values(r, b, "magnitude")[:n])]})
     listing = alt.Chart(units).transform_filter(cell).transform_window(
         row="row_number()", sort=[alt.SortField("unit")]).transform_calculate(
         col=f"floor((datum.row - 1) / {per_column})", line=f"(datum.row - 1) % {per_column}").mark_text(
