@@ -56,7 +56,8 @@ rss_gb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 def paper_class(n_classes=50, images=50)->dict:
     "Part 4: the paper-size AlexNet study's memory, recording time and per-class time under three settings."
-    from gridablate.cells import analyse_cell_grid, NetworkInputs
+    from gridablate.cells import analyse_cell_grid
+    from gridablate.inputs import NetworkInputs
     from gridablate.record import Study
     torch.manual_seed(0)
     net = load_network("alexnet", "random")
@@ -122,8 +123,10 @@ def sweep(net, images, labels, classes, mode, unit="channel", count_flops=False,
         idx = np.r_[pos, neg]
         def call():
             if mode == "layers":
-                return rank_deficits_layers(net, images[idx], labels[idx], cells, Method.of(unit=unit), base[idx])
-            return {l: rank_deficits(net, images[idx], labels[idx], l, g, Method.of(unit=unit), base[idx], naive=mode == "naive")
+                return rank_deficits_layers(net, images[idx], labels[idx], cells, Method.of(unit=unit),
+                                            base_ranks=base[idx])
+            return {l: rank_deficits_layers(net, images[idx], labels[idx], {l: g}, Method.of(unit=unit),
+                                            base_ranks=base[idx], naive=mode == "naive")[l]
                     for l, g in cells.items()}
         if count_flops:
             with FlopCounterMode(display=False) as fc: out.append(call())

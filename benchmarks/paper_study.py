@@ -31,7 +31,8 @@ def one(network:str, unit:str, n_classes:int, images:int, measure:int, n_null:in
     from gridablate.record import Study
     from gridablate.activations import record
     from gridablate.neurons import NeuronActs
-    from gridablate.cells import NetworkInputs, analyse_class
+    from gridablate.cells import analyse_class
+    from gridablate.inputs import NetworkInputs
     torch.manual_seed(0)
     net = load_network(network, "random")
     class_ids = list(range(n_classes))

@@ -10,127 +10,14 @@ from .draws import draw_seed, draw_rng
 from .networks import Network
 from .record import Study
 from .sources import study_tensors
-from .activations import record
-from .neurons import NeuronActs
 from .grid import layer_grid, other_classes
+from .axes import DEFAULT_AXES, axes_grid
 from .probe import probe_cells, paper_probe_cells, contrast_images
-from .ablation import logits_of
 from .engine import rank_deficits, rank_deficits_layers
-from .replace import Replacement
+from .inputs import NetworkInputs, network_inputs, check_labels, study_class_ids
 
 # %% auto 0
-__all__ = ['NetworkInputs', 'check_labels', 'network_inputs', 'per_image', 'analyse_class', 'analyse_cell_grid', 'halves',
-           'null_groups', 'analyse_network', 'gather']
-
-# %% ../nbs/81_cells.ipynb
-@dataclasses.dataclass
-class NetworkInputs:
-    "What every cell of one network needs, computed once: its images, their labels, its activations."
-    net:Network # the network
-    images:torch.Tensor # (N,3,H,W) the images as it takes them (uint8 or float in [0,1])
-    labels:torch.Tensor # (N,) label of every image
-    class_ids:list # labels of the study's classes, in order
-    acts:object # channel level: `activations.record`'s Dataset or a function layer -> array; neuron level: `NeuronActs`
-
-    @property
-    def unit(self)->str: return "neuron" if isinstance(self.acts, NeuronActs) else "channel"
-
-    def layer_acts(self, layer:str)->np.ndarray:
-        "(images, units) channel-level activations of `layer`."
-        if self.unit == "neuron": raise GridablateError("neuron-level activations are not held for every image: "
-                                                        "use `rows` for the images needed")
-        if callable(self.acts): return self.acts(layer)
-        return self.acts.activation.sel(layer=layer).values[:, :int(self.acts.n_units.sel(layer=layer))]
-
-    def n_units(self, layer:str)->int:
-        return self.acts.n_units(layer) if self.unit == "neuron" else self.layer_acts(layer).shape[1]
-
-    def means(self, layer:str, # analysis layer
-              use:np.ndarray, # positions of the images the means are over (all, or one half)
-             )->np.ndarray:
-        "(units, classes) mean of every unit over each class's images among those at `use`."
-        if self.unit == "neuron":
-            parts = self.acts.parts
-            if len(use) == len(self.labels): return self.acts.means(layer)
-            hit = [k for k, p in enumerate(parts) if len(p) == len(use) and np.array_equal(np.sort(p), np.sort(use))]
-            if not hit: raise GridablateError("these neuron-level means were recorded for other halves of the images: "
-                                              "record them with the study's seed and crossfit setting")
-            return self.acts.means(layer, hit[0])
-        a, l = self.layer_acts(layer)[use], self.labels.numpy()[use]
-        return np.stack([a[l == c].mean(0) for c in self.class_ids], 1)
-
-    def rows(self, layer:str, idx:np.ndarray)->np.ndarray:
-        "(len(idx), units) activations of `layer` on the images at `idx`."
-        return self.acts.rows(layer, idx) if self.unit == "neuron" else self.layer_acts(layer)[idx]
-
-    def replacement(self, kind:str, # `Method.ablation`
-                    layers:list, # the layers ablated
-                    seed:int, # the study's seed (the donors' draw)
-                   )->Replacement:
-        "What ablated units become, for every image of the network (made once): means and donors over all its images."
-        r = self.__dict__.get("_replacement")
-        if r is None or r.kind != kind or kind == "mean" and not set(layers) <= set(r.means):
-            r = Replacement.of(kind, self.net, self.images, self.labels, layers, seed=seed)
-            self.__dict__["_replacement"] = r
-        return r
-
-# %% ../nbs/81_cells.ipynb
-def _class_ids(dataset)->list:
-    ids = list(getattr(dataset, "class_ids", sorted(set(int(t) for t in dataset.targets))))
-    if len(ids) < 2:
-        raise GridablateError("a study needs at least two classes: the target and something to compare with")
-    if len(set(ids)) != len(ids): raise GridablateError(f"duplicate classes {ids}: list each once")
-    return ids
-
-def check_labels(net:Network, dataset, class_ids:list):
-    "Refuse images whose labels are not the network's outputs: the ranks would be of the wrong classes."
-    bad = [c for c in class_ids if not 0 <= c < len(net.classes)]
-    if bad: raise GridablateError(f"labels {bad[:5]} are outside {net.name}'s {len(net.classes)} outputs: use images "
-                                  "whose labels index the network's outputs (ImageNet images for ImageNet networks)")
-    names = list(getattr(dataset, "classes", []))
-    wrong = [(names[c], net.classes[c]) for c in class_ids if c < len(names) and str(names[c]) != str(net.classes[c])]
-    if wrong:
-        raise GridablateError(f"the images' class {wrong[0][0]!r} is output {wrong[0][1]!r} of {net.name}: the image "
-                              "source's classes are not the network's (the generated world is for the tiny zoo, "
-                              "ImageNet sources for the torchvision networks, a folder's class names in the "
-                              "network's output order for your own)")
-
-# %% ../nbs/81_cells.ipynb
-def _check_finite(inputs:NetworkInputs, logits:torch.Tensor, layers:list):
-    "Refuse NaN or infinite activations or outputs: every rank and probe after them would be meaningless."
-    name = inputs.net.name
-    for l in layers if inputs.unit == "channel" else ():                    # neuron level: checked as streamed
-        a = inputs.layer_acts(l)
-        if not np.isfinite(a).all():
-            bad = int((~np.isfinite(a)).any(1).sum())
-            raise GridablateError(f"{name} layer {l!r} gives NaN or infinite activations on {bad} of {len(a)} images: "
-                                  "check the weights and that the images are [0,1] RGB "
-                                  "(the network normalises them itself)")
-    if not torch.isfinite(logits).all():
-        raise GridablateError(f"{name} gives NaN or infinite outputs on {int((~torch.isfinite(logits)).any(1).sum())} "
-                              "images: check the weights and the images")
-
-def network_inputs(net:Network, # the network
-                   dataset, # its images: (image, label) with `.classes` and `.class_ids` (or `.targets`)
-                   layers:list, # the layers whose activations are checked (all recorded ones are kept)
-                   acts=None, # recorded activations (default: record `layers`), or a function layer -> array
-                   tensors:tuple|None=None, # the dataset's (images, labels) if already loaded
-                   progress:bool=False, # progress bar while recording
-                   unit:str="channel", # 'channel' or 'neuron' (`Study.unit`)
-                   parts:list|None=None, # neuron level: image positions class means are kept for (the halves)
-                  )->NetworkInputs:
-    "Check the labels, record the activations, and rank the true class of every image."
-    class_ids = _class_ids(dataset)
-    check_labels(net, dataset, class_ids)
-    images, labels = study_tensors(dataset) if tensors is None else tensors
-    if unit == "neuron" and not isinstance(acts, NeuronActs):   # `acts`: None, or `neuron_means` already recorded
-        acts = NeuronActs(net, images, labels.numpy(), class_ids, layers, parts, means=acts)
-    elif unit == "channel" and acts is None: acts = record(net, dataset, layers, progress=progress)
-    elif unit not in ("channel", "neuron"): raise GridablateError(f"unit must be 'channel' or 'neuron', got {unit!r}")
-    logits = logits_of(net, images)
-    inputs = NetworkInputs(net, images, labels, class_ids, acts)
-    _check_finite(inputs, logits, layers)
-    return inputs
+__all__ = ['per_image', 'analyse_class', 'analyse_cell_grid', 'halves', 'null_groups', 'analyse_network', 'gather']
 
 # %% ../nbs/81_cells.ipynb
 def _seed32(seed:int, purpose:str, *keys)->int: return draw_seed(seed, purpose, *keys) % 2**32   # for scikit-learn
@@ -166,9 +53,12 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
         raise GridablateError(f"n_offtarget={s.n_offtarget}: the off-target deficit is measured on 1 to {n} of the "
                               "comparison images drawn for the probe (as many as target images); "
                               "choose one in that range")
-    grid = lambda l, use: layer_grid(inputs.means(l, use), pos, others_pos, s.rows, s.cols)
+    def grid(l, use):                              # the default axes from the class means alone
+        if tuple(m.axes) == DEFAULT_AXES: return layer_grid(inputs.means(l, use), pos, others_pos, s.rows, s.cols)
+        weights = lambda X, y: layer_probe(X, y, m, _seed32(s.seed, "layer probe", net.name, l, target)).weights
+        return axes_grid(inputs.layer_data(l, use, pos, others_pos, weights), m.axes, s.rows, s.cols)
     means = {l: inputs.means(l, every) for l in layers}                       # over every image: the reported grid
-    whole = {l: layer_grid(means[l], pos, others_pos, s.rows, s.cols) for l in layers}
+    whole = {l: grid(l, every) for l in layers}
     cells = {l: _groups(whole[l], s) for l in layers}
     replace = inputs.replacement(m.ablation, layers, s.seed)
     probes, tgts, d_tgt, d_off = {l: [] for l in layers}, [], {l: [] for l in layers}, {l: [] for l in layers}
@@ -260,7 +150,8 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarra
     fit = ("; cross-fitted: cells made from one half of the images, measured on the other, both ways"
            if m.crossfit else "")
     cell = lambda f: np.array([f(u) for u in groups], float).reshape(shape)
-    sel, mag = g.selectivity.values, g.magnitude.values
+    a, b = [str(v) for v in g.data_vars if g[v].dims == ("unit",) and v not in ("unit_sel_bin", "unit_mag_bin")]
+    sel, mag, ua, ub = g[a].values, g[b].values, g[a].attrs["units"], g[b].attrs["units"]
     how = {"zero": "", "mean": " (its units set to their mean over the study's images)",
            "resample": " (its units set to their values on a seeded image of another class)"}[m.ablation]
     kind = (f"rank after ablating the cell{how} - rank before" if m.deficit == "signed"
@@ -277,10 +168,10 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarra
         "offtarget_deficit": (per_image(d_off, m.deficit).mean(1).reshape(shape), "ranks",
                               f"the same over {n_neg} images of the comparison classes"),
         "n_units": (cell(len), "1", "units in the cell"),
-        "sel_min": (cell(lambda u: sel[u].min()), "activation", "lowest selectivity in the cell"),
-        "sel_max": (cell(lambda u: sel[u].max()), "activation", "highest selectivity in the cell"),
-        "mag_min": (cell(lambda u: mag[u].min()), "activation", "lowest magnitude in the cell"),
-        "mag_max": (cell(lambda u: mag[u].max()), "activation", "highest magnitude in the cell")}
+        "sel_min": (cell(lambda u: sel[u].min()), ua, f"lowest {a} in the cell"),
+        "sel_max": (cell(lambda u: sel[u].max()), ua, f"highest {a} in the cell"),
+        "mag_min": (cell(lambda u: mag[u].min()), ub, f"lowest {b} in the cell"),
+        "mag_max": (cell(lambda u: mag[u].max()), ub, f"highest {b} in the cell")}
     out = xr.Dataset({k: (("sel_bin", "mag_bin"), v, {"units": u, "description": t})
                       for k, (v, u, t) in cell_vars.items()},
                      coords={"sel_bin": np.arange(s.rows), "mag_bin": np.arange(s.cols)})
@@ -310,7 +201,7 @@ def _unit(s:Study, g:xr.Dataset, groups:list, probes:np.ndarray, d_tgt:np.ndarra
                                               "description": "mean activation of the unit over the class's images"})
     out = out.merge(g)
     if m.unit == "neuron":                          # hundreds of thousands of units a layer: compact unit variables
-        for k in ("class_mean", "selectivity", "magnitude"): out[k] = out[k].astype(np.float32)
+        for k in ("class_mean", a, b): out[k] = out[k].astype(np.float32)
         for k in ("unit_sel_bin", "unit_mag_bin"): out[k] = out[k].astype(np.int16)
     return out
 
@@ -329,7 +220,7 @@ def analyse_network(net:Network, # the network
     "Yield `(layer, class position, unit Dataset)` for every class and layer of one network (class by class)."
     study = dataclasses.replace(study, **settings) if study is not None else Study(**settings)
     layers = list(net.layers) if layers is None else list(layers)
-    class_ids = _class_ids(dataset)
+    class_ids = study_class_ids(dataset)
     check_labels(net, dataset, class_ids)
     finished = {(l, p): done(l, p) if done else None for p in range(len(class_ids)) for l in layers}
     inputs = None

@@ -132,6 +132,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         crossfit:bool=False, # cross-fit: grid from one half of the images, measure on the other, and back
         no_crossfit:bool=False, # grid, probe and ablate on the same images (the paper's way)
         ablation:str=None, # what an ablated unit becomes: zero, mean (over the study's images), or resample (another image's)
+        axes:str="selectivity,magnitude", # the grid's two unit statistics: two of selectivity, magnitude, csi, mutual_info, probe_weight, attribution
         max_memory:float=None, # GB for stacked ablation batches (default: a quarter of RAM)
         wait:bool=False, # if another run holds --out, wait for it instead of refusing
         from_results:str=None, # rerun the study recorded in a folder/store (also --from); other study options ignored
@@ -162,7 +163,8 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
                   companions=tuple(comp), fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, preset=preset,
                   unit=unit, n_others=_parse_others(n_others), rank=rank, deficit=deficit, probe=probe,
                   probe_units=probe_units, probe_subsets=probe_subsets,
-                  crossfit=True if crossfit else False if no_crossfit else None, ablation=ablation)
+                  crossfit=True if crossfit else False if no_crossfit else None, ablation=ablation,
+                  axes=_parse_axes(axes))
     return execute(study, opts)
 
 # %% ../nbs/90_cli.ipynb
@@ -217,6 +219,14 @@ def _parse_others(s:str|None):
     if s is None or s.strip().lower() == "all": return None if s is None else "all"
     try: return int(s)
     except ValueError: raise UsageError(f"--n_others takes a whole number or 'all', not {s!r}") from None
+
+def _parse_axes(text:str)->tuple:
+    "The grid's two axes from 'first,second', each a name of `axes.AXES`."
+    from gridablate.axes import AXES
+    names = tuple(x.strip() for x in str(text).split(","))
+    if len(names) != 2 or any(x not in AXES for x in names) or names[0] == names[1]:
+        raise UsageError(f"--axes takes two different statistics, first,second, of {', '.join(AXES)}; got {text!r}")
+    return names
 
 # %% ../nbs/90_cli.ipynb
 @call_parse

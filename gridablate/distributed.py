@@ -10,7 +10,8 @@ from .errors import GridablateError
 from .ablation import logits_of
 from .record import Study, control_study
 from .sources import images_for, study_tensors, fingerprint, weights_fingerprint
-from .cells import NetworkInputs, analyse_cell_grid, check_labels, halves
+from .inputs import NetworkInputs, check_labels
+from .cells import analyse_cell_grid, halves
 from .neurons import NeuronActs, NeuronValues
 from .store import locked, Pieces
 from .study import (study_network, study_networks, claim, prepare_network, piece_path, finish_study,

@@ -12,6 +12,7 @@ from .method import Method, PRESETS, OPTIONS
 from .registry import NETWORKS, TINY_NAMES, is_network
 from .sources import check_source, LABELS
 from .world import STUDY_CLASSES
+from .axes import DEFAULT_AXES, axis_name
 
 # %% auto 0
 __all__ = ['CONTROLS', 'Study', 'control_study', 'stored_study']
@@ -48,17 +49,20 @@ class Study:
     probe_subsets:int|None = None # how many subsets such a cell is probed on (the mean is reported)
     crossfit:bool|None = None # grid from one half of each class's images, probes and ablations on the other, and back
     ablation:str|None = None # what an ablated unit becomes: 'zero', 'mean' (over the study's images) or 'resample'
+    axes:tuple = DEFAULT_AXES # the grid's two unit statistics (`axes.AXES`, or functions f(LayerData) -> values)
 
     def __post_init__(self):
         self.networks, self.classes, self.layers = _tuple(self.networks), _tuple(self.classes), _tuple(self.layers)
         self.companions = _tuple(self.companions) or ()
+        self.axes = tuple(self.axes.split(",")) if isinstance(self.axes, str) else tuple(self.axes)
         _check(self)
 
     @property
     def method(self)->Method:
         "The method's choices, resolved: each option as given, or else the preset's; the grid and folds the study's."
         return Method(**{k: v if (v := getattr(self, k)) is not None else PRESETS[self.preset][k]
-                         for k in PRESETS[self.preset]}, rows=self.rows, cols=self.cols, folds=self.folds)
+                         for k in PRESETS[self.preset]}, rows=self.rows, cols=self.cols, folds=self.folds,
+                      axes=self.axes)
 
     def image_classes(self)->tuple|None:
         "The classes to take images of: as given; else the world's `STUDY_CLASSES`; for ImageNet under the paper's "
@@ -76,6 +80,7 @@ class Study:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["networks"] = [n if isinstance(n, str) else n.spec or f"object:{n.name}" for n in self.networks]
         d["source"] = self.source if isinstance(self.source, str) else f"object:{type(self.source).__name__}"
+        d["axes"] = [a if isinstance(a, str) else f"function:{axis_name(a)}" for a in self.axes]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
     def to_json(self)->str: return json.dumps(self.record(), sort_keys=True)
     def __eq__(self, other): return isinstance(other, Study) and self.to_json() == other.to_json()
@@ -142,6 +147,9 @@ def _check(s:Study):
     need(isinstance(s.weights, str) and s.weights,
          f"weights must be 'pretrained', 'random' or a file, got {s.weights!r}")
     need(s.labels in LABELS, f"labels must be one of {', '.join(map(repr, LABELS))}, got {s.labels!r}")
+    need(len(s.axes) == 2, f"axes names the grid's two statistics, got {len(s.axes)}: {s.axes}")
+    names = [axis_name(a) if callable(a) or not str(a).startswith("function:") else a for a in s.axes]
+    need(names[0] != names[1], f"both axes are {names[0]!r}: give two different statistics")
 
 # %% ../nbs/80_record.ipynb
 CONTROLS = {"labels": "the class labels permuted across the study's images, each class keeping its size",

@@ -151,6 +151,7 @@ def results_attrs(study:Study, prepared:dict)->dict:
     if study.labels == "shuffled": about += "; a negative control: the class labels permuted across the images"
     return {"config": study.to_json(), "gridablate_version": __version__, "preset": study.preset,
             "method": json.dumps(study.method.choices()), "labels": study.labels,
+            "axes": ",".join(study.record()["axes"]),
             "source": study.record()["source"], "n_per_class": study.n_per_class, "seed": study.seed,
             "weights": json.dumps({n: net.weights_id for n, net in nets.items()}),
             "networks": json.dumps({n: {"spec": net.spec or f"object:{n}", "weights": net.weights_id,

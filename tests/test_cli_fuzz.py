@@ -60,6 +60,7 @@ BAD = {
     "deficit": ["abs", "", "Signed"],
     "probe": ["linear", "", "held-out"],
     "ablation": ["zeros", "", "Mean", "resampled", "noise"],
+    "axes": ["", "csi", "csi,csi", "selectivity,size", "a,b,c", ",magnitude"],
     "probe_units": ["0", "-5", "x", "1.5"],
     "probe_subsets": ["0", "-1", "x"],
     "max_memory": ["0", "-1", "lots", "nan"],

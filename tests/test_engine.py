@@ -63,7 +63,7 @@ def test_layers_at_once_equal_layer_by_layer_and_full_passes(unit):
         assert len(_plan(net, list(groups), unit)[2]) == len(groups), f"{net.name}: every layer should share the prefix"
         compared = total = 0
         for l, gs in groups.items():
-            np.testing.assert_array_equal(together[l], rank_deficits(net, x, y, l, gs, Method.of(unit=unit), base),
+            np.testing.assert_array_equal(together[l], rank_deficits_layers(net, x, y, {l: gs}, Method.of(unit=unit), base_ranks=base)[l],
                                           err_msg=f"{net.name} {l} {unit}")
             if unit == "channel" and net.name == "alexnet": continue   # the test above compares these with full passes
             cut = cut_at(net, l, unit)
