@@ -46,10 +46,12 @@ def class_arrays(results:xr.Dataset, # from `run_study`
     r = results.sel(network=network, layer=layers)
     v = lambda k: (r[k].transpose("layer", "class", "sel_bin", "mag_bin", ...).values.astype(float)
                    if k in r else None)
+    w = lambda k: r[k].transpose("layer", "class", ...).values.astype(float) if k in r else None   # per layer, class
     return dict(layers=layers, classes=[str(c) for c in r["class"].values], probe=v("probe_accuracy"),
                 deficit=v("rank_deficit"), offtarget=v("offtarget_deficit"), images=v("image_deficit"),
                 offtarget_images=v("offtarget_image_deficit"), null=v("null_deficit"), probe_half=v("probe_half"),
                 image_half=v("image_half"), offtarget_half=v("offtarget_image_half"),
+                layer_probe=w("layer_probe_accuracy"), direction=w("direction_deficit"), direction_null=w("direction_null"),
                 preset=str(results.attrs.get("preset", "")),
                 crossfit=json.loads(results.attrs.get("method", "{}")).get("crossfit"))
 

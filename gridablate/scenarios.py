@@ -30,11 +30,15 @@ def study_base(results:xr.Dataset, # from `run_study`, with image_deficit, null_
     else: off, off_res = a["offtarget"], X - D[..., None]           # the target images' departures stand in
     if a["probe_half"] is not None: half_sd = float(np.sqrt(np.nanmean(np.diff(a["probe_half"], axis=-1) ** 2) / 2))
     else: half_sd = float(np.sqrt(np.nanmean(P) * (1 - np.nanmean(P)) / X.shape[-1]))
+    synthetic = a["direction"] is None or a["direction_null"] is None   # stand-ins: the last cell and its null
     return dict(network=str(network), layers=a["layers"], classes=a["classes"], deficit=D, residuals=X - D[..., None],
-                probe=P, probe_half_sd=half_sd, offtarget=off, offtarget_residuals=off_res, null=a["null"])
+                probe=P, probe_half_sd=half_sd, offtarget=off, offtarget_residuals=off_res, null=a["null"],
+                direction=D[..., -1, -1] if synthetic else a["direction"],
+                direction_null=a["null"][..., -1, -1, :] if synthetic else a["direction_null"],
+                direction_synthetic=synthetic)
 
 # %% ../nbs/87c_scenarios.ipynb
-CLAIMS = ("C1", "C2", "C3", "C4", "C5")
+CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6")
 SCENARIOS = {"no effect": "supported", "planted": "supported", "contrary": "contradicted",   # the verdict counted
              "co-peak": "supported", "global harm": "supported"}
 TARGETS = {"no effect": (.05, "at most"), "planted": (.8, "at least"), "contrary": (.8, "at least"),
@@ -46,6 +50,10 @@ def _truth(b:dict, scenario:str, claim:str)->dict:
     t, D, P = dict(b), b["deficit"], b["probe"]
     flat = lambda x: np.broadcast_to(x.mean((2, 3), keepdims=True), x.shape)
     if scenario == "planted": return t
+    if claim == "C6":                                                   # the gap over the random directions' mean
+        with np.errstate(invalid="ignore"): mu = np.nanmean(b["direction_null"], -1)
+        t["direction"] = mu if scenario == "no effect" else 2 * mu - b["direction"]
+        return t
     if claim in ("C1", "C4") and scenario == "no effect": t["probe"] = np.full(P.shape, .5)
     if claim == "C1" and scenario == "contrary":
         lm = P.mean((2, 3), keepdims=True)
@@ -74,7 +82,7 @@ def simulate_study(scenario:str, # one of `SCENARIOS` (`SCENARIO_CLAIMS`: the cl
                    claim:str, # whose effect the scenario sets: one of `CLAIMS`
                    seed:int, # seeds the study
                    base:dict, # from `study_base`
-                   n_draws:int=16, # null draws per cell size
+                   n_draws:int=16, # null draws per cell size, and random directions per layer and class
                   )->xr.Dataset:
     "A results Dataset shaped as `run_study` writes it, drawn from `base` with `claim`'s effect as `scenario` says."
     if claim not in CLAIMS or scenario not in SCENARIOS or claim not in SCENARIO_CLAIMS.get(scenario, CLAIMS):
@@ -92,6 +100,11 @@ def simulate_study(scenario:str, # one of `SCENARIOS` (`SCENARIO_CLAIMS`: the cl
     draws = np.stack([rng.choice(J, min(n_draws, J), replace=False) for _ in range(L)])   # the same for every class
     null = np.take_along_axis(t["null"], draws[:, None, None, None], -1)
     half = np.clip(t["probe"][..., None] + t["probe_half_sd"] * rng.normal(0, 1, (L, C, R, K, 2)), 0, 1)
+    pool = np.sort(t["direction_null"], -1)                          # per layer and class, its finite draws first
+    k = np.isfinite(pool).sum(-1, keepdims=True)
+    pick = np.take_along_axis(pool, (rng.random((L, C, n_draws + 1)) * k).astype(int), -1)   # with replacement
+    with np.errstate(invalid="ignore"): mu = np.nanmean(pool, -1)
+    direction, dnull = t["direction"] + pick[..., 0] - mu, pick[..., 1:]
     dims = ("network", "layer", "class", "sel_bin", "mag_bin")
     s, m = np.meshgrid(np.arange(R, dtype=float), np.arange(K, dtype=float), indexing="ij")
     grid = lambda x: (dims, np.broadcast_to(x, (1, L, C, R, K)).copy())
@@ -100,10 +113,11 @@ def simulate_study(scenario:str, # one of `SCENARIOS` (`SCENARIO_CLAIMS`: the cl
             "image_deficit": (dims + ("sample",), img[None]), "null_deficit": (dims + ("draw",), null[None]),
             "offtarget_image_deficit": (dims + ("offsample",), off[None]),
             "n_units": grid(np.full((R, K), 4.)), "sel_min": grid(s - .5), "sel_max": grid(s + .4),
-            "mag_min": grid(m - .5), "mag_max": grid(m + .4)}
+            "mag_min": grid(m - .5), "mag_max": grid(m + .4),
+            "direction_deficit": (dims[:3], direction[None]), "direction_null": (dims[:3] + ("direction_draw",), dnull[None])}
     coords = {"network": ["sim"], "layer": t["layers"], "class": t["classes"], "sel_bin": np.arange(R),
               "mag_bin": np.arange(K), "sample": np.arange(S), "offsample": np.arange(So),
-              "draw": np.arange(null.shape[-1]), "half": [0, 1],
+              "draw": np.arange(null.shape[-1]), "half": [0, 1], "direction_draw": np.arange(n_draws),
               "layer_units": (("network", "layer"), np.full((1, L), 4 * R * K))}
     return xr.Dataset(data, coords=coords, attrs={"preset": "gridablate", "scenario": scenario, "claim": claim})
 

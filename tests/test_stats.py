@@ -129,7 +129,7 @@ def test_claims_known_verdicts():
     assert list(top.columns) == ["network", "statistic", "estimate", "low", "high", "verdict", "reason", "rule"]
     assert set(top.verdict) <= {"supported", "contradicted", "undecided"}
     text = format_claims(top.reset_index())
-    assert text.count("\n") == 10 + 5 and "C5" in text and "rules:" in text
+    assert text.count("\n") == 12 + 6 and "C6" in text and "rules:" in text   # two lines per claim, the rules once
 
 def test_claims_on_thin_results_are_undecided_not_broken():
     two = claims(constructed("top", n_classes=2), 100).set_index("claim")
