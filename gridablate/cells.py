@@ -12,6 +12,7 @@ from .record import Study
 from .sources import study_tensors
 from .grid import layer_grid, other_classes
 from .axes import DEFAULT_AXES, axes_grid
+from .direction import layer_probe
 from .probe import probe_cells, paper_probe_cells, contrast_images
 from .engine import rank_deficits, rank_deficits_layers
 from .inputs import NetworkInputs, network_inputs, check_labels, study_class_ids

@@ -1,5 +1,6 @@
 """The console script: usage errors exit 2 with one line naming the fix; the main job writes its summary."""
-import json, subprocess, sys
+import json
+import numpy as np, subprocess, sys
 from pathlib import Path
 
 def gridablate(*args, cwd=None, env=None):
@@ -66,10 +67,30 @@ def test_preset_paper_with_an_override(tmp_path):
     method = json.loads(res.attrs["method"])
     assert res.attrs["preset"] == "paper"
     assert method == dict(unit="channel", n_others=10, rank="paper", deficit="clipped", probe="paper", probe_units=100,
-                          probe_subsets=200, crossfit=False)
+                          probe_subsets=200, crossfit=False, ablation="zero")
     assert res.sizes["unit"] == 128                                                 # channels, as asked
     assert (res.rank_deficit.values >= 0).all()                                     # clipped per image
     assert "max(0," in res.rank_deficit.attrs["description"] and "paper's probe" in res.probe_accuracy.attrs["description"]
+
+def test_ablation_kind_and_axes_reach_the_results(tmp_path):
+    "--ablation and --axes are what the study does and what its results record: a different ablation moves the "
+    "deficits, other axes give other unit variables, and both are named in the results."
+    def run(*args):
+        out = tmp_path / "_".join(args).replace(",", "-").replace("--", "")
+        r = gridablate("run", "--networks", "tiny_alexnet", "--n_per_class", "10", "--classes", "0,7,19,30,41",
+                       "--layers", "dense2", "--n_null", "0", "--companions", "none", *args, "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        from gridablate.store import load
+        return load(out / "results.zarr")
+    zero, mean, other = run(), run("--ablation", "mean"), run("--axes", "csi,mutual_info")
+    assert json.loads(zero.attrs["method"])["ablation"] == "zero" and json.loads(mean.attrs["method"])["ablation"] == "mean"
+    assert "mean over the study's images" in mean.rank_deficit.attrs["description"]
+    assert not np.array_equal(zero.image_deficit.values, mean.image_deficit.values, equal_nan=True)
+    np.testing.assert_array_equal(zero.probe_accuracy.values, mean.probe_accuracy.values)   # the same cells, probed alike
+    assert zero.attrs["axes"] == "selectivity,magnitude" and other.attrs["axes"] == "csi,mutual_info"
+    assert {"csi", "mutual_info"} <= set(other.data_vars) and "selectivity" not in other.data_vars
+    assert other.sel_min.attrs["description"] == "lowest csi in the cell"
+    assert not np.array_equal(zero.unit_sel_bin.values, other.unit_sel_bin.values)        # another grid
 
 def test_bad_preset_options_exit_2(tmp_path):
     for args, msg in [(("--preset", "authors"), "unknown preset 'authors'"), (("--n_others", "some"), "'all'"),

@@ -41,11 +41,11 @@ def test_gridablate_preset_is_the_left_column(table):
     assert m.crossfit is True and "cross-fitting" in METHOD.read_text()
 
 def test_presets_cover_every_method_option():
-    "Each preset sets every choice of the method (the fields of `Method` without a default; the grid's shape and the "
+    "Each preset sets every choice of the method (the fields of `Method` without a default; the grid's shape, axes and "
     "folds come from the study), each of them an option a study can override."
     every = {f.name for f in dataclasses.fields(Method)}
     options = {f.name for f in dataclasses.fields(Method) if f.default is dataclasses.MISSING}
     assert set(PRESETS) == {"gridablate", "paper"} and every <= {f.name for f in dataclasses.fields(Study)}
-    assert every - options == {"rows", "cols", "folds"}
+    assert every - options == {"rows", "cols", "folds", "axes"}
     for p in PRESETS.values(): assert set(p) == options, set(p) ^ options
     assert set(Method.of().choices()) == options
