@@ -176,10 +176,8 @@ def direction_variables(X:np.ndarray, # (images, units) the layer's activations 
                         layer:str, # analysis layer
                         groups:list, # unit indices of every cell, `rows * cols` of them in row-major order
                         method:Method|None=None, # probe, folds, unit, rank, deficit, grid (None: `Method.of()`)
-                        seed:int=0, # seeds the folds and the random directions
+                        seed:int=0, # seeds the folds and the random directions (key it by network, layer and class)
                         n_random:int=16, # random directions
-                        keys:tuple=(), # what the random directions belong to (network, layer, class): `random_directions`
-                        batch_size:int=1024, # most stacked copies per forward pass
                        )->dict:
     "One layer and class's probe-direction variables as numpy values, and `attrs`: each variable's description."
     method = Method.of() if method is None else method
@@ -188,8 +186,8 @@ def direction_variables(X:np.ndarray, # (images, units) the layer's activations 
                               f"unit indices per cell, {method.rows * method.cols} in all, row by row")
     if n_random < 1: raise GridablateError(f"n_random must be at least 1, got {n_random}")
     probe = layer_probe(X, y, method, seed)
-    D = np.r_[probe.direction[None], random_directions(len(probe.direction), n_random, seed, *keys)]
-    d = _deficit_kind(direction_deficits(net, images, labels, layer, D, method, batch_size), method.deficit).mean(1)
+    D = np.r_[probe.direction[None], random_directions(len(probe.direction), n_random, seed)]
+    d = _deficit_kind(direction_deficits(net, images, labels, layer, D, method), method.deficit).mean(1)
     return {"probe_weight_share": weight_share(probe.weights, groups).reshape(method.rows, method.cols),
             "layer_probe_accuracy": probe.accuracy, "direction_deficit": float(d[0]), "direction_null": d[1:],
             "direction_p": float((1 + (d[1:] >= d[0]).sum()) / (1 + n_random)), "attrs": dict(DIRECTION_ATTRS)}
