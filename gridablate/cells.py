@@ -12,7 +12,7 @@ from .record import Study
 from .sources import study_tensors
 from .grid import layer_grid, other_classes
 from .axes import DEFAULT_AXES, axes_grid
-from .direction import layer_probe
+from .direction import layer_probe, direction_variables
 from .probe import probe_cells, paper_probe_cells, contrast_images
 from .engine import rank_deficits, rank_deficits_layers
 from .inputs import NetworkInputs, network_inputs, check_labels, study_class_ids
@@ -90,12 +90,25 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
         nulls[l] = [u for n in sizes[l] for u in null_groups(s.seed, net.name, l, inputs.n_units(l), n, s.n_null)]
     d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, m, replace.subset(t),
                                    batch_size=batch_size, max_memory=max_memory) if s.n_null else {})   # the null needs the target images
-    out = {}
+    out, seen = {}, np.flatnonzero(np.isin(labels, [target] + others))     # the layer probe's images: every one
     for l in layers:
         null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)
         out[l] = _unit(s, whole[l], cells[l], np.stack(probes[l]), np.concatenate(d_tgt[l], 1)[:, order],
                        np.concatenate(d_off[l], 1), null, sizes[l], means[l][:, pos], split)
+        if s.n_directions:                         # the whole layer's probe: its weight per cell, its direction's harm
+            v = direction_variables(inputs.rows(l, seen), (labels[seen] == target).astype(float), net,
+                                    inputs.images[t], labels[t], l, cells[l], m,
+                                    _seed32(s.seed, "direction", net.name, l, target), s.n_directions)
+            out[l] = _with_direction(out[l], v)
     return out
+
+def _with_direction(u:xr.Dataset, v:dict)->xr.Dataset:
+    "A unit with the whole-layer probe's variables (`direction_variables`): per cell, per layer and class, per draw."
+    dims = lambda x: ("sel_bin", "mag_bin") if np.ndim(x) == 2 else ("direction_draw",) if np.ndim(x) == 1 else ()
+    units = {"probe_weight_share": "1", "layer_probe_accuracy": "1", "direction_deficit": "ranks",
+             "direction_null": "ranks", "direction_p": "1"}
+    return u.assign({k: (dims(x), np.asarray(x, float), {"units": units[k], "description": v["attrs"][k]})
+                     for k, x in v.items() if k != "attrs"})
 
 # %% ../nbs/81_cells.ipynb
 def analyse_cell_grid(study:Study, # the study's settings
@@ -251,20 +264,25 @@ def gather(units:dict, # {(network, layer, class name): unit Dataset}
     shape = (len(networks), len(layers), len(classes))
     cell_vars = [k for k, v in first.data_vars.items() if v.dims[:2] == ("sel_bin", "mag_bin")]
     unit_vars = [k for k, v in first.data_vars.items() if v.dims == ("unit",)]
+    layer_vars = [k for k in first.data_vars if k not in cell_vars and k not in unit_vars]   # per (layer, class)
     extra = {d: max(u.sizes[d] for u in units.values())
              for k in cell_vars for d in first[k].dims[2:]}  # e.g. sample, draw
+    extra.update({d: max(u.sizes[d] for u in units.values()) for k in layer_vars for d in first[k].dims})
     C = {k: np.full(shape + (rows, cols) + tuple(extra[d] for d in first[k].dims[2:]), np.nan) for k in cell_vars}
     U = {k: np.full(shape + (width,), -1 if first[k].dtype.kind == "i" else np.nan, first[k].dtype) for k in unit_vars}
+    Lv = {k: np.full(shape + tuple(extra[d] for d in first[k].dims), np.nan) for k in layer_vars}
     n_units = np.zeros(shape[:2], int)
     for (n, l, c), u in units.items():
         i = (networks.index(n), layers.index(l), classes.index(c))
         for k in cell_vars: C[k][i][(...,) + tuple(slice(0, u.sizes[d]) for d in u[k].dims[2:])] = u[k].values
         for k in unit_vars: U[k][i][:u.sizes["unit"]] = u[k].values
+        for k in layer_vars: Lv[k][i + tuple(slice(0, u.sizes[d]) for d in u[k].dims)] = u[k].values
         n_units[i[:2]] = u.sizes["unit"]
     dims = ("network", "layer", "class")
     return xr.Dataset(
         {**{k: (dims + first[k].dims, C[k], first[k].attrs) for k in cell_vars},
-         **{k: (dims + ("unit",), U[k], first[k].attrs) for k in unit_vars}},
+         **{k: (dims + ("unit",), U[k], first[k].attrs) for k in unit_vars},
+         **{k: (dims + first[k].dims, Lv[k], first[k].attrs) for k in layer_vars}},
         coords={"network": networks, "layer": layers, "class": classes, "sel_bin": np.arange(rows),
                 "mag_bin": np.arange(cols), "unit": np.arange(width), **{d: np.arange(n) for d, n in extra.items()},
                 "layer_units": (("network", "layer"), n_units,

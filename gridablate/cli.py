@@ -120,6 +120,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         companions:str=None, # networks to explain and visualize ('none': none; default: tiny_alexnet if in the study)
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
         n_null:int=16, # random unit groups per cell size ablated as each cell's null: its mean is what the verdicts use
+        n_directions:int=16, # random directions the whole-layer probe's direction is compared with (0: no layer probe)
         n_offtarget:int=None, # comparison images for the off-target deficit (default: as many as target images)
         preset:str="gridablate", # the method's choices: gridablate, or paper (the authors'); options below override
         unit:str=None, # what a unit is: channel, or neuron (every activation) (default: the preset's)
@@ -160,7 +161,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
     if crossfit and no_crossfit: raise UsageError("--crossfit and --no_crossfit contradict each other: give one")
     study = Study(networks=tuple(nets), source=source, classes=_parse_classes(classes), n_per_class=n_per_class,
                   layers=layers, rows=rows, cols=cols, seed=seed, weights=weights, labels=labels,
-                  companions=tuple(comp), fv_steps=fv_steps, n_null=n_null, n_offtarget=n_offtarget, preset=preset,
+                  companions=tuple(comp), fv_steps=fv_steps, n_null=n_null, n_directions=n_directions, n_offtarget=n_offtarget, preset=preset,
                   unit=unit, n_others=_parse_others(n_others), rank=rank, deficit=deficit, probe=probe,
                   probe_units=probe_units, probe_subsets=probe_subsets,
                   crossfit=True if crossfit else False if no_crossfit else None, ablation=ablation,

@@ -41,6 +41,7 @@ class Study:
     companion_images:int = 10 # images per class for the companions
     fv_steps:int = 32 # feature-visualization optimisation steps
     n_null:int = 16 # random unit groups per cell size ablated as each cell's null: its mean is what the verdicts use
+    n_directions:int = 16 # random directions the whole-layer probe's direction is compared with (0: no such probe)
     n_offtarget:int|None = None # comparison images for the off-target deficit (default: as many as target images)
     rank:str|None = None # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
     deficit:str|None = None # per-image rank deficit: 'signed' (after - before) or 'clipped' (an improvement counts 0)
@@ -114,7 +115,7 @@ def _check(s:Study):
     need(len(set(names)) == len(names), f"a network is listed twice in {names}: list each once")
     check_source(s.source)
     ints = dict(n_per_class=s.n_per_class, rows=s.rows, cols=s.cols, folds=s.folds, seed=s.seed, n_null=s.n_null,
-                fv_steps=s.fv_steps, companion_images=s.companion_images)
+                fv_steps=s.fv_steps, companion_images=s.companion_images, n_directions=s.n_directions)
     for k, v in ints.items(): need(isinstance(v, int) and not isinstance(v, bool), f"{k} must be an integer, got {v!r}")
     need(s.folds >= 2, f"folds must be at least 2, got {s.folds}")
     need(s.n_per_class >= s.folds, f"n_per_class must be at least {s.folds} (the probes are {s.folds}-fold "
@@ -136,6 +137,7 @@ def _check(s:Study):
     need(s.rows >= 1 and s.cols >= 1, f"rows and cols must be at least 1, got {s.rows}x{s.cols}")
     need(0 <= s.seed < 2**32, f"seed must be between 0 and 2**32 - 1, got {s.seed}")
     need(s.n_null >= 0, f"n_null must be at least 0, got {s.n_null}")
+    need(s.n_directions >= 0, f"n_directions must be at least 0, got {s.n_directions}")
     need(s.fv_steps >= 1 and s.companion_images >= 1, "fv_steps and companion_images must be at least 1")
     need(s.n_offtarget is None or 1 <= s.n_offtarget <= s.n_per_class,
          f"n_offtarget must be between 1 and n_per_class ({s.n_per_class}), got {s.n_offtarget}")

@@ -52,6 +52,7 @@ BAD = {
     "companions": ["tiny_vgg", "", ",", "alexnet"],
     "fv_steps": ["0", "-3", "many"],
     "n_null": ["-1", "x", "0.5"],
+    "n_directions": ["-1", "x", "0.5", ""],
     "n_offtarget": ["0", "-2", "11", "x", "2.5"],     # BASE has 10 images per class
     "preset": ["authors", "", "PAPER", "paper,gridablate"],
     "unit": ["pixel", "", "Channel", "neurons"],
