@@ -12,7 +12,8 @@ ratio to the default; writes JSON. The issue's budget: no variant above 1.5x the
 import argparse, json, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
-VARIANTS = {"default": {}, "mean": dict(ablation="mean"), "resample": dict(ablation="resample"),
+VARIANTS = {"default": {}, "no layer probe": dict(n_directions=0), "mean": dict(ablation="mean"),
+            "resample": dict(ablation="resample"),
             "csi": dict(axes=("csi", "magnitude")), "mutual_info": dict(axes=("mutual_info", "magnitude")),
             "probe_weight": dict(axes=("probe_weight", "magnitude")),
             "attribution": dict(axes=("attribution", "magnitude"))}

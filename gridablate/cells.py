@@ -90,7 +90,10 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
         nulls[l] = [u for n in sizes[l] for u in null_groups(s.seed, net.name, l, inputs.n_units(l), n, s.n_null)]
     d_null = (rank_deficits_layers(net, inputs.images[t], labels[t], nulls, m, replace.subset(t),
                                    batch_size=batch_size, max_memory=max_memory) if s.n_null else {})   # the null needs the target images
-    out, seen = {}, np.flatnonzero(np.isin(labels, [target] + others))     # the layer probe's images: every one
+    pos_all, neg_all = contrast_images(labels, target, others, _seed32(s.seed, "images", net.name, target, "layer"))
+    seen = (np.r_[pos_all, neg_all] if m.probe == "heldout"           # the layer probe's images, as a cell probe's
+            else np.r_[pos_all, np.flatnonzero(np.isin(labels, others))])
+    out = {}
     for l in layers:
         null = (per_image(d_null[l], m.deficit).mean(1) if s.n_null else np.zeros(0)).reshape(len(sizes[l]), s.n_null)
         out[l] = _unit(s, whole[l], cells[l], np.stack(probes[l]), np.concatenate(d_tgt[l], 1)[:, order],

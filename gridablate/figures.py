@@ -16,7 +16,8 @@ __all__ = ['MEASURES', 'AXES', 'MEAN', 'SCALES', 'VERDICT_COLOURS', 'grid_axes',
 MEASURES = {"probe_accuracy": "probe accuracy", "rank_deficit": "rank deficit",
             "offtarget_deficit": "off-target deficit", "concept_iou": "concept IoU",
             "concept_explained": "units explained", "fv_similarity": "visualization path similarity",
-            "fv_pass_rate": "visualizations passing"}   # the last four: the companions (`gridablate.companions`)
+            "fv_pass_rate": "visualizations passing",   # these four: the companions (`gridablate.companions`)
+            "probe_weight_share": "layer probe's weight share"}   # the whole layer's probe (`gridablate.direction`)
 
 def _check_measure(measure:str):
     if measure not in MEASURES: raise GridablateError(f"Unknown measure {measure!r}: use one of {list(MEASURES)}.")
@@ -187,8 +188,10 @@ def figure2(results:xr.Dataset, # from `run_study`
 # %% ../nbs/85_figures.ipynb
 def figure3(results:xr.Dataset, # from `run_study`
             size:int=110, # side of one grid, in pixels
+            measures:tuple=("probe_accuracy", "rank_deficit"), # a row of grids per measure (keys of `MEASURES`)
            )->alt.VConcatChart:
-    "Per-network mean grids: probe accuracy above rank deficit, the networks in the study's order."
+    "Per-network mean grids: probe accuracy above rank deficit (or `measures`), the networks in the study's order."
+    for k in measures: _check_measure(k)
     order, (a, b) = [str(n) for n in results.network.values], grid_axes(results)[0]
     def panel(measure):
         m = results[measure].mean(("layer", "class")).to_dataframe(name=measure).reset_index()
@@ -199,7 +202,7 @@ def figure3(results:xr.Dataset, # from `run_study`
             tooltip=["network", "sel_bin", "mag_bin", alt.Tooltip(f"{measure}:Q", format=".3f")]
         ).properties(width=size, height=size).facet(
             column=alt.Column("network:N", sort=order, title=MEASURES[measure]))
-    return alt.vconcat(panel("probe_accuracy"), panel("rank_deficit")).resolve_scale(color="independent")
+    return alt.vconcat(*map(panel, measures)).resolve_scale(color="independent")
 
 # %% ../nbs/85_figures.ipynb
 def linked_view(results:xr.Dataset, # from `run_study`

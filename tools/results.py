@@ -8,9 +8,11 @@
    study's classes, as the paper took 8 classes for its networks other than AlexNet, into gridablate-results/presets/paper/ (the slow one: every
    activation a unit, and its probe 200 fits per cell), and its labels control on the first `--paper-control` (default
    2) of them into presets/paper-control-labels-N/;
+   then the default study again under the two other ablations (`--ablation mean`, `--ablation resample`, without
+   the companions) into gridablate-results/ablation-KIND/;
 2. writes compact copies of their results.zarr to nbs/results/: default.nc.gz, control_labels.nc.gz,
-   presets_paper.nc.gz and presets_paper_control_labels.nc.gz (gzipped netCDF3; the paper preset's copies without
-   their per-unit variables, which the runs' own stores keep);
+   presets_paper.nc.gz, presets_paper_control_labels.nc.gz, ablation_mean.nc.gz and ablation_resample.nc.gz
+   (gzipped netCDF3; all but the first two without their per-unit variables, which the runs' own stores keep);
 3. re-executes nbs/results/default.ipynb and nbs/index.ipynb in place, cleans them with nbdev_clean and
    regenerates README.md.
 `--controls-only` runs (and compacts) only the two labels controls, each as a study of its own.
@@ -29,6 +31,7 @@ from gridablate.world import CLASSES, STUDY_CLASSES
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "nbs" / "results" / "default.nc.gz"
 UNIT_VARS = ("class_mean", "selectivity", "magnitude", "unit_sel_bin", "unit_mag_bin")
+ABLATIONS = ("mean", "resample")                                  # the default study again under each (zero: itself)
 PAGES = (ROOT / "nbs" / "results" / "default.ipynb", ROOT / "nbs" / "index.ipynb")
 PAPER = ROOT / "nbs" / "results" / "paper.ipynb"
 # The paper preset's run leaves out the tiny ResNet and the tiny ViT: with every activation a unit, a class takes the
@@ -151,10 +154,14 @@ def main(argv=None):
         subprocess.run([*paper, "--classes", _ids(a.paper_classes), "--out", str(presets / "paper")], check=True, cwd=ROOT)
         subprocess.run([*paper, "--labels", "shuffled", "--no_check", "--classes", _ids(a.paper_control),
                         "--out", str(paper_control)], check=True, cwd=ROOT)
+        for kind in ABLATIONS:
+            subprocess.run([*gridablate, "--ablation", kind, "--companions", "none", "--no_check", *extra,
+                            "--out", str(a.store.with_name(f"ablation-{kind}"))], check=True, cwd=ROOT)
     copies = [(a.store / "control-labels", "control_labels.nc.gz", ()),
               (paper_control, "presets_paper_control_labels.nc.gz", UNIT_VARS)]
     if not a.controls_only:
-        copies = [(a.store, "default.nc.gz", ()), (presets / "paper", "presets_paper.nc.gz", UNIT_VARS), *copies]
+        copies = [(a.store, "default.nc.gz", ()), (presets / "paper", "presets_paper.nc.gz", UNIT_VARS), *copies,
+                  *[(a.store.with_name(f"ablation-{k}"), f"ablation_{k}.nc.gz", UNIT_VARS) for k in ABLATIONS]]
     for src, name, drop in copies:
         out = compact(src / "results.zarr", a.dest / name, drop)
         print(f"{out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out}: "
