@@ -120,7 +120,7 @@ def run(networks:str=",".join(TINY_NETS), # comma-separated network names; yours
         companions:str=None, # networks to explain and visualize ('none': none; default: tiny_alexnet if in the study)
         fv_steps:int=32, # feature-visualization optimisation steps of the companions
         n_null:int=16, # random unit groups per cell size ablated as each cell's null: its mean is what the verdicts use
-        n_directions:int=16, # random directions the whole-layer probe's direction is compared with (0: no layer probe)
+        n_directions:int=8, # random directions the whole-layer probe's direction is compared with (0: no layer probe)
         n_offtarget:int=None, # comparison images for the off-target deficit (default: as many as target images)
         preset:str="gridablate", # the method's choices: gridablate, or paper (the authors'); options below override
         unit:str=None, # what a unit is: channel, or neuron (every activation) (default: the preset's)
@@ -193,6 +193,9 @@ def execute(study, # the `record.Study` to run
                                   wait=opts.wait, controls=controls)
     print(f"\nresults: {opts.out / 'results.zarr'}  ({time.time() - t0:.0f} s{', controls included' * bool(controls)})")
     for kind in controls: print(f"{kind} control: {control_path(opts.out, kind) / 'results.zarr'}  ({CONTROLS[kind]})")
+    a, b = results.attrs.get("axes", "selectivity,magnitude").split(",")
+    print(f"cells are (strip along {a}, cell along {b}), 0 = lowest; units ablated by "
+          f"{json.loads(results.attrs['method']).get('ablation', 'zero')}")
     print(format_summary(summarise(results, controls=load_controls(opts.out) or None)))
     if opts.stored is not None: print(_compare(results, opts.stored))
     return results

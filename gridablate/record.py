@@ -41,7 +41,7 @@ class Study:
     companion_images:int = 10 # images per class for the companions
     fv_steps:int = 32 # feature-visualization optimisation steps
     n_null:int = 16 # random unit groups per cell size ablated as each cell's null: its mean is what the verdicts use
-    n_directions:int = 16 # random directions the whole-layer probe's direction is compared with (0: no such probe)
+    n_directions:int = 8 # random directions the whole-layer probe's direction is compared with (0: no such probe)
     n_offtarget:int|None = None # comparison images for the off-target deficit (default: as many as target images)
     rank:str|None = None # rank of the true class: 'tie_aware' (mid-rank of the logits) or 'paper' (sorted softmax)
     deficit:str|None = None # per-image rank deficit: 'signed' (after - before) or 'clipped' (an improvement counts 0)
