@@ -79,7 +79,7 @@ def format_verdicts(claims_df:pd.DataFrame, # from `verdicts.claims`
                    )->str:
     """The verdicts as a compact table: a line per network and a column per claim (the verdict and its estimate),
     each control's line under its network's ('–' where it lacks one), then each claim's rule once (or, in a table
-    without rules, its statistic)."""
+    without rules, its statistic). Claims that would run past `width` go on to a block of their own below."""
     t = verdict_table(claims_df, controls)
     study, claims_ = t.which.iloc[0], list(dict.fromkeys(t.claim))
     g = t.groupby("claim")
@@ -88,10 +88,16 @@ def format_verdicts(claims_df:pd.DataFrame, # from `verdicts.claims`
              for r in t.itertuples()}
     rows = [(n, w, n if w == study else f"  {w}") for n in dict.fromkeys(t.network) for w in dict.fromkeys(t.which)]
     lw = max(len(label) for *_, label in rows + [(0, 0, "network")])
-    line = lambda label, texts: (f"{label:<{lw}}" + "".join(f"  {s:<{vw[c] + 1 + ew[c]}}"
-                                                          for c, s in zip(claims_, texts))).rstrip()
-    lines = [line("network", claims_)] + [line(label, [cells.get((n, w, c), "–") for c in claims_])
-                                          for n, w, label in rows]
+    line = lambda label, texts, cs: (f"{label:<{lw}}" + "".join(f"  {s:<{vw[c] + 1 + ew[c]}}"
+                                                                    for c, s in zip(cs, texts))).rstrip()
+    blocks, lines = [[]], []
+    for c in claims_:                                              # as many claims a block as fit the width
+        if blocks[-1] and lw + sum(3 + vw[k] + ew[k] for k in blocks[-1] + [c]) > width: blocks.append([])
+        blocks[-1].append(c)
+    for b in blocks:
+        at = [claims_.index(c) for c in b]
+        lines += ([""] if lines else []) + [line("network", b, b)] + [
+            line(label, [cells.get((n, w, claims_[k]), "–") for k in at], b) for n, w, label in rows]
     key = "rule" if (t.rule != "").any() else "statistic"
     said = t[(t.which == study) & (t[key] != "")].drop_duplicates("claim").set_index("claim")[key]
     lines += ["", "each claim's rule:" if key == "rule" else "each claim's estimate:"]
