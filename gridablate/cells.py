@@ -56,7 +56,8 @@ def analyse_class(study:Study, # the study's settings (preset and options, rows,
                               "choose one in that range")
     def grid(l, use):                              # the default axes from the class means alone
         if tuple(m.axes) == DEFAULT_AXES: return layer_grid(inputs.means(l, use), pos, others_pos, s.rows, s.cols)
-        weights = lambda X, y: layer_probe(X, y, m, _seed32(s.seed, "layer probe", net.name, l, target)).weights
+        one = dataclasses.replace(m, probe="paper")  # the weights of one fit on every image: no folds to score
+        weights = lambda X, y: layer_probe(X, y, one, _seed32(s.seed, "layer probe", net.name, l, target)).weights
         return axes_grid(inputs.layer_data(l, use, pos, others_pos, weights), m.axes, s.rows, s.cols)
     means = {l: inputs.means(l, every) for l in layers}                       # over every image: the reported grid
     whole = {l: grid(l, every) for l in layers}
