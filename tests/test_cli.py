@@ -34,7 +34,8 @@ def test_run_writes_the_zoo_check_and_the_results(tmp_path):
     from gridablate.store import load
     res = load(tmp_path / "res" / "results.zarr")
     assert dict(res.sizes) == {"network": 1, "layer": 2, "class": 3, "sel_bin": 4, "mag_bin": 4, "unit": 128,
-                              "sample": 10, "offsample": 4, "half": 2, "draw": 3}
+                              "sample": 10, "offsample": 4, "half": 2, "draw": 3,
+                              "direction_draw": 8}
     assert list(res["class"].values) == ["red solid circle", "yellow striped circle", "blue checkered circle"]
     assert json.loads(res.attrs["config"])["n_per_class"] == 10
     assert json.loads(res.attrs["config"])["n_offtarget"] == 4
