@@ -254,7 +254,7 @@ VERDICT_COLOURS = {"supported": "#0072B2", "contradicted": "#D55E00", "undecided
 def verdict_chart(claims_df:pd.DataFrame, # from `verdicts.claims`: a row per (network, claim)
                   controls:dict|None=None, # {name: `verdicts.claims` of a control study}, drawn under each network's row
                   name:str="study", # what the study's own rows are called beside its controls
-                  cell_width:int=96, cell_height:int=36, # one verdict's cell, in pixels
+                  cell_width:int=80, cell_height:int=36, # one verdict's cell, in pixels
                  )->alt.LayerChart|alt.FacetChart:
     """A cell per network and claim coloured by its verdict, showing the estimate over its interval; hovering shows
     the statistic, the interval, the reason and the rule. With `controls`, each network's rows: the study, then each
